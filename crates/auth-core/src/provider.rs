@@ -1,0 +1,92 @@
+//! The trait a provider crate implements.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::guard::LockoutRule;
+use crate::http::HttpClient;
+use crate::session::{NewSession, Session};
+use crate::AuthError;
+
+/// What a provider crate supplies: how to log in and out, how to put the
+/// token on a request, and what response means "log in again".
+///
+/// Caching, single flight, refresh, retry and the shared store live in
+/// [`Authenticated`](crate::Authenticated); a provider holds only what is
+/// specific to its API.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug + 'static {
+    /// Data that comes with a login (user info, session ids ...). Serializable
+    /// so a shared store can hand the session to other processes.
+    type Data: fmt::Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
+
+    /// Short provider name used in errors and traces, e.g. `"wialon"`.
+    fn name(&self) -> &'static str;
+
+    /// Identifies the account: provider, base URL and account name. Sessions
+    /// are cached and shared under this key. Never contains a secret.
+    fn cache_key(&self) -> String;
+
+    /// Logs in and returns a new session.
+    async fn login(&self, http: &HttpClient) -> Result<NewSession<Self::Data>, AuthError>;
+
+    /// Ends a session on the server. The default does nothing (for providers
+    /// without a logout call).
+    async fn logout(
+        &self,
+        http: &HttpClient,
+        session: &Session<Self::Data>,
+    ) -> Result<(), AuthError> {
+        let _ = (http, session);
+        Ok(())
+    }
+
+    /// A cheap request that keeps an idle session alive on the server
+    /// (Wialon `avl_evts`), sent by
+    /// [`Authenticated::spawn_keep_alive`](crate::Authenticated::spawn_keep_alive).
+    /// It is authorized and classified like any other request. The default
+    /// has none.
+    fn keep_alive_request(
+        &self,
+        http: &HttpClient,
+        session: &Session<Self::Data>,
+    ) -> Option<RequestBuilder> {
+        let _ = (http, session);
+        None
+    }
+
+    /// Puts the session's token on a request (header, cookie or query
+    /// parameter).
+    fn authorize(&self, session: &Session<Self::Data>, request: RequestBuilder) -> RequestBuilder;
+
+    /// Whether the body must be read to tell if a response with this status
+    /// rejects the session (Wialon and cielo24 report it in the body).
+    fn rejection_needs_body(&self, status: StatusCode) -> bool {
+        let _ = status;
+        false
+    }
+
+    /// Whether a response means the session is no longer valid and a new
+    /// login is needed. `body` is empty unless
+    /// [`rejection_needs_body`](Self::rejection_needs_body) returned true.
+    fn is_rejected(&self, status: StatusCode, body: &[u8]) -> bool {
+        let _ = body;
+        status == StatusCode::UNAUTHORIZED
+    }
+
+    /// A provider rule that locks the account after repeated failed logins.
+    /// The client stops before reaching it. Default: none.
+    fn lockout_rule(&self) -> Option<LockoutRule> {
+        None
+    }
+
+    /// How long a login (and the distributed login lock) may take at most.
+    fn login_timeout(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+}

@@ -1,0 +1,393 @@
+//! Sessions: a secret token, when it was issued, how it expires, and the
+//! provider's data that came with it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+/// How a session's token stops being valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Expiry {
+    /// At a wall-clock time the provider stated (Plaspy `expires`, a CTC
+    /// cookie's `Expires`).
+    At(DateTime<Utc>),
+    /// A fixed time after issue (Electa: 20 minutes).
+    AfterIssue(Duration),
+    /// After this long without a request (Wialon: 5 minutes, cielo24: 1 hour).
+    /// Every call made with the session slides the deadline.
+    Idle(Duration),
+    /// Until the provider rejects it (CTC cookie without `Expires`).
+    UntilRejected,
+}
+
+/// What a provider's login returns; the client turns it into a [`Session`].
+#[derive(Debug)]
+pub struct NewSession<D> {
+    /// The secret token.
+    pub token: SecretString,
+    /// How the token expires.
+    pub expiry: Expiry,
+    /// Provider data that came with the login (user info, session ids ...).
+    pub data: D,
+}
+
+impl<D> NewSession<D> {
+    /// A new session with the given token, expiry and data.
+    pub fn new(token: SecretString, expiry: Expiry, data: D) -> Self {
+        Self {
+            token,
+            expiry,
+            data,
+        }
+    }
+}
+
+/// Where a session stands on its way to expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Valid and not due for refresh.
+    Fresh,
+    /// Valid, but inside the refresh margin: one caller should renew it.
+    RefreshDue,
+    /// Expired (or about to, within the safety margin): do not use.
+    Expired,
+}
+
+/// An authenticated session.
+///
+/// `Debug` shows the token as `[REDACTED]`; there is no `Display`. Use
+/// [`Session::token`] and `secrecy::ExposeSecret` where the provider's API
+/// needs the token in a request.
+pub struct Session<D> {
+    token: SecretString,
+    issued_at: DateTime<Utc>,
+    expiry: Expiry,
+    data: D,
+    generation: u64,
+    /// Instant the session was created in this process (tokio's clock, so
+    /// paused-time tests control it).
+    created: Instant,
+    /// Hard deadline for `At` and `AfterIssue`.
+    deadline: Option<Instant>,
+    /// When to start refreshing (deadline minus margin and jitter).
+    refresh_at: Option<Instant>,
+    /// For `Idle`: nanoseconds after `created` of the last use.
+    last_used: AtomicU64,
+    /// Set once a request made with this session was accepted.
+    productive: AtomicBool,
+    /// Set when the provider first rejected this session.
+    rejected: AtomicBool,
+}
+
+impl<D: fmt::Debug> fmt::Debug for Session<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("token", &"[REDACTED]")
+            .field("issued_at", &self.issued_at)
+            .field("expiry", &self.expiry)
+            .field("generation", &self.generation)
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// Safety margin: a session this close to its deadline counts as expired, so
+/// a request does not leave with a token that dies in flight.
+const EXPIRY_SAFETY: Duration = Duration::from_secs(1);
+
+/// How far ahead of expiry a session is renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    /// Renew this long before the deadline. Default 60 s.
+    pub margin: Duration,
+    /// Add up to this much random extra margin, so a fleet does not renew in
+    /// lock step. Default 15 s.
+    pub jitter: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        Self {
+            margin: Duration::from_secs(60),
+            jitter: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// The instant to start refreshing a session living from `start` to
+    /// `deadline`. Never more than half the lifetime before the deadline, so
+    /// short-lived tokens are still used before being renewed.
+    fn refresh_at(&self, start: Instant, deadline: Instant) -> Instant {
+        let lifetime = deadline.saturating_duration_since(start);
+        let jitter = if self.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            self.jitter.mul_f64(fastrand::f64())
+        };
+        let lead = (self.margin + jitter).min(lifetime / 2);
+        deadline - lead
+    }
+}
+
+impl<D> Session<D> {
+    pub(crate) fn from_new(
+        new: NewSession<D>,
+        generation: u64,
+        issued_at: DateTime<Utc>,
+        refresh: &RefreshPolicy,
+    ) -> Self {
+        let now = Instant::now();
+        let wall_now = Utc::now();
+        let deadline = match new.expiry {
+            Expiry::At(at) => {
+                Some(now + (at - wall_now).to_std().unwrap_or(Duration::ZERO))
+            }
+            Expiry::AfterIssue(d) => {
+                let age = (wall_now - issued_at).to_std().unwrap_or(Duration::ZERO);
+                Some(now + d.saturating_sub(age))
+            }
+            Expiry::Idle(_) | Expiry::UntilRejected => None,
+        };
+        Self {
+            token: new.token,
+            issued_at,
+            expiry: new.expiry,
+            data: new.data,
+            generation,
+            created: now,
+            deadline,
+            refresh_at: deadline.map(|d| refresh.refresh_at(now, d)),
+            last_used: AtomicU64::new(0),
+            productive: AtomicBool::new(false),
+            rejected: AtomicBool::new(false),
+        }
+    }
+
+    /// The secret token.
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    /// When the provider issued the token.
+    pub fn issued_at(&self) -> DateTime<Utc> {
+        self.issued_at
+    }
+
+    /// How the token expires.
+    pub fn expiry(&self) -> Expiry {
+        self.expiry
+    }
+
+    /// Provider data from the login.
+    pub fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// Generation number: each login gets a larger one, so a rejection of an
+    /// old token never discards a newer session.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Time left before the session expires, if it has a deadline (for
+    /// `Idle`, counted from the last use).
+    pub fn expires_in(&self) -> Option<Duration> {
+        self.deadline_now().map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the session is past its deadline (with a 1 s safety margin).
+    pub fn is_expired(&self) -> bool {
+        self.freshness(Instant::now()) == Freshness::Expired
+    }
+
+    fn deadline_now(&self) -> Option<Instant> {
+        match self.expiry {
+            Expiry::Idle(idle) => Some(
+                self.created + Duration::from_nanos(self.last_used.load(Ordering::Relaxed)) + idle,
+            ),
+            _ => self.deadline,
+        }
+    }
+
+    /// Where the session stands at `now`.
+    pub fn freshness(&self, now: Instant) -> Freshness {
+        match self.deadline_now() {
+            None => Freshness::Fresh,
+            Some(deadline) if now + EXPIRY_SAFETY >= deadline => Freshness::Expired,
+            Some(_) => match self.refresh_at {
+                Some(at) if now >= at => Freshness::RefreshDue,
+                _ => Freshness::Fresh,
+            },
+        }
+    }
+
+    /// Records a use (slides an `Idle` deadline).
+    pub fn touch(&self) {
+        if let Expiry::Idle(_) = self.expiry {
+            let nanos = Instant::now()
+                .saturating_duration_since(self.created)
+                .as_nanos()
+                .min(u128::from(u64::MAX)) as u64;
+            // Avoid a store (and cache-line traffic) when nothing changed by
+            // more than a millisecond.
+            if nanos.saturating_sub(self.last_used.load(Ordering::Relaxed)) > 1_000_000 {
+                self.last_used.fetch_max(nanos, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Time since the last use (or creation).
+    pub fn idle_for(&self) -> Duration {
+        Instant::now()
+            .saturating_duration_since(self.created)
+            .saturating_sub(Duration::from_nanos(self.last_used.load(Ordering::Relaxed)))
+    }
+
+    /// Marks that a request made with this session was accepted. Returns true
+    /// the first time.
+    pub(crate) fn mark_productive(&self) -> bool {
+        !self.productive.load(Ordering::Relaxed) && !self.productive.swap(true, Ordering::Relaxed)
+    }
+
+    /// Marks the session rejected. Returns true the first time only, so a
+    /// storm of rejections of one session is handled once.
+    pub(crate) fn mark_rejected(&self) -> bool {
+        !self.rejected.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn was_productive(&self) -> bool {
+        self.productive.load(Ordering::Relaxed)
+    }
+
+    /// Time-to-live for storing this session in a shared store.
+    pub(crate) fn store_ttl(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
+impl<D: Serialize> Session<D> {
+    pub(crate) fn to_stored(&self) -> Result<StoredSession, serde_json::Error> {
+        Ok(StoredSession {
+            token: self.token.clone(),
+            issued_at: self.issued_at,
+            expiry: self.expiry,
+            generation: self.generation,
+            data: serde_json::to_value(&self.data)?,
+        })
+    }
+}
+
+/// The serializable form of a session, as a [`TokenStore`](crate::TokenStore)
+/// keeps it. The token is a secret: `Debug` redacts it and it is serialized
+/// only when the store writes it (use an encrypting store for untrusted
+/// storage).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The secret token.
+    #[serde(serialize_with = "serialize_secret")]
+    pub token: SecretString,
+    /// When the provider issued it.
+    pub issued_at: DateTime<Utc>,
+    /// How it expires.
+    pub expiry: Expiry,
+    /// Its generation number.
+    pub generation: u64,
+    /// Provider data, as JSON.
+    pub data: serde_json::Value,
+}
+
+fn serialize_secret<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose_secret())
+}
+
+impl fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("token", &"[REDACTED]")
+            .field("issued_at", &self.issued_at)
+            .field("expiry", &self.expiry)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredSession {
+    /// Whether the stored session is already past its deadline (`Idle` and
+    /// `UntilRejected` sessions are judged by the store's TTL instead).
+    pub fn is_expired(&self) -> bool {
+        let now = Utc::now();
+        match self.expiry {
+            Expiry::At(at) => at <= now + EXPIRY_SAFETY,
+            Expiry::AfterIssue(d) => {
+                self.issued_at + d <= now + EXPIRY_SAFETY
+            }
+            Expiry::Idle(_) | Expiry::UntilRejected => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expiry: Expiry) -> Session<()> {
+        Session::from_new(
+            NewSession::new(SecretString::from("tok-secret"), expiry, ()),
+            1,
+            Utc::now(),
+            &RefreshPolicy {
+                margin: Duration::from_secs(60),
+                jitter: Duration::ZERO,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_issue_refresh_then_expire() {
+        let s = session(Expiry::AfterIssue(Duration::from_secs(1200)));
+        assert_eq!(s.freshness(Instant::now()), Freshness::Fresh);
+        tokio::time::advance(Duration::from_secs(1141)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::RefreshDue);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::Expired);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_slides_with_use() {
+        let s = session(Expiry::Idle(Duration::from_secs(300)));
+        tokio::time::advance(Duration::from_secs(250)).await;
+        s.touch();
+        tokio::time::advance(Duration::from_secs(250)).await;
+        assert!(!s.is_expired());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(s.is_expired());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_lifetimes_refresh_at_half() {
+        let s = session(Expiry::AfterIssue(Duration::from_secs(10)));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::Fresh);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::RefreshDue);
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let s = session(Expiry::UntilRejected);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("tok-secret"), "{dbg}");
+        let stored = s.to_stored().unwrap();
+        assert!(!format!("{stored:?}").contains("tok-secret"));
+        // The store itself does get the token.
+        assert!(serde_json::to_string(&stored).unwrap().contains("tok-secret"));
+    }
+}

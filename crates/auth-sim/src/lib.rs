@@ -1,0 +1,3 @@
+//! Simulators (being built).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
