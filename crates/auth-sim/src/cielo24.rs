@@ -1,0 +1,1 @@
+//! cielo24 simulator.
