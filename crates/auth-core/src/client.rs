@@ -425,11 +425,10 @@ impl<P: Provider> Authenticated<P> {
     }
 
     async fn session_after_rejection(&self, rejected: u64) -> LoginResult<P::Data> {
-        if let Some(current) = self.inner.cache.load_full() {
-            if current.generation() > rejected && !current.is_expired() {
+        if let Some(current) = self.inner.cache.load_full()
+            && current.generation() > rejected && !current.is_expired() {
                 return Ok(current);
             }
-        }
         self.join_flight(rejected, Reason::Rejected).await
     }
 
@@ -610,11 +609,10 @@ async fn obtain_session<P: Provider>(
     reason: Reason,
 ) -> LoginResult<P::Data> {
     // Another flight may have replaced the session since the caller looked.
-    if let Some(current) = inner.cache.load_full() {
-        if current.generation() > seen && !current.is_expired() {
+    if let Some(current) = inner.cache.load_full()
+        && current.generation() > seen && !current.is_expired() {
             return Ok(current);
         }
-    }
     let name = inner.provider.name();
     inner.guard.check(inner.store.as_ref(), &inner.key).await?;
 
@@ -643,11 +641,10 @@ async fn obtain_session<P: Provider>(
             Err(error)
         }
     };
-    if let Some(lock) = lock {
-        if let Err(error) = inner.store.unlock(&inner.key, &lock).await {
+    if let Some(lock) = lock
+        && let Err(error) = inner.store.unlock(&inner.key, &lock).await {
             tracing::warn!(%error, "could not release the login lock; it expires by itself");
         }
-    }
     result
 }
 

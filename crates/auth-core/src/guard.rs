@@ -210,11 +210,10 @@ impl LoginGuard {
             }
             had
         };
-        if had_failures && self.lockout.is_some() {
-            if let Err(e) = store.reset_failures(key).await {
+        if had_failures && self.lockout.is_some()
+            && let Err(e) = store.reset_failures(key).await {
                 tracing::warn!(provider = self.provider, error = %e, "could not reset the failure count in the token store");
             }
-        }
     }
 
     /// Records that a session was rejected before any request with it

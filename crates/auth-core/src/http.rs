@@ -234,11 +234,10 @@ pub fn parse_json<T: DeserializeOwned>(
 ) -> Result<T, AuthError> {
     serde_json::from_slice(body).map_err(|e| {
         let mut err = unexpected_body(provider, status, body, what, secrets);
-        if let AuthError::UnexpectedResponse { detail, .. } = &mut err {
-            if !looks_like_html(body) && !body.is_empty() {
+        if let AuthError::UnexpectedResponse { detail, .. } = &mut err
+            && !looks_like_html(body) && !body.is_empty() {
                 detail.push_str(&format!(" ({})", e.classify_str()));
             }
-        }
         err
     })
 }

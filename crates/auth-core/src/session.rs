@@ -77,6 +77,8 @@ pub struct Session<D> {
     deadline: Option<Instant>,
     /// When to start refreshing (deadline minus margin and jitter).
     refresh_at: Option<Instant>,
+    /// Treat the session as expired this long before its deadline.
+    safety: Duration,
     /// For `Idle`: nanoseconds after `created` of the last use.
     last_used: AtomicU64,
     /// Set once a request made with this session was accepted.
@@ -98,8 +100,13 @@ impl<D: fmt::Debug> fmt::Debug for Session<D> {
 }
 
 /// Safety margin: a session this close to its deadline counts as expired, so
-/// a request does not leave with a token that dies in flight.
+/// a request does not leave with a token that dies in flight. Short-lived
+/// sessions use a tenth of their lifetime instead.
 const EXPIRY_SAFETY: Duration = Duration::from_secs(1);
+
+fn safety_for(lifetime: Duration) -> Duration {
+    EXPIRY_SAFETY.min(lifetime / 10)
+}
 
 /// How far ahead of expiry a session is renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +162,13 @@ impl<D> Session<D> {
             }
             Expiry::Idle(_) | Expiry::UntilRejected => None,
         };
+        let safety = match (new.expiry, deadline) {
+            (Expiry::Idle(idle), _) => safety_for(idle),
+            (_, Some(d)) => safety_for(d.saturating_duration_since(now)),
+            _ => Duration::ZERO,
+        };
         Self {
+            safety,
             token: new.token,
             issued_at,
             expiry: new.expiry,
@@ -220,7 +233,7 @@ impl<D> Session<D> {
     pub fn freshness(&self, now: Instant) -> Freshness {
         match self.deadline_now() {
             None => Freshness::Fresh,
-            Some(deadline) if now + EXPIRY_SAFETY >= deadline => Freshness::Expired,
+            Some(deadline) if now + self.safety >= deadline => Freshness::Expired,
             Some(_) => match self.refresh_at {
                 Some(at) if now >= at => Freshness::RefreshDue,
                 _ => Freshness::Fresh,

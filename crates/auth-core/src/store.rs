@@ -163,11 +163,10 @@ impl TokenStore for MemoryStore {
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<LockToken>, AuthError> {
         let now = Instant::now();
         let mut state = self.state();
-        if let Some((_, until)) = state.locks.get(key) {
-            if *until > now {
+        if let Some((_, until)) = state.locks.get(key)
+            && *until > now {
                 return Ok(None);
             }
-        }
         state.next_lock += 1;
         let token = format!("lock-{}", state.next_lock);
         state

@@ -1,0 +1,102 @@
+//! A scriptable fake provider for the lifecycle tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use auth_core::reqwest::RequestBuilder;
+use auth_core::{
+    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Session, async_trait,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+/// What the next logins do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Succeed,
+    WrongCredentials,
+}
+
+#[derive(Debug)]
+pub struct Fake {
+    /// Logins started (reached the "server").
+    pub started: AtomicU64,
+    /// Logins that returned a session.
+    pub completed: AtomicU64,
+    pub delay: Duration,
+    pub expiry: Expiry,
+    pub mode: Mutex<Mode>,
+    pub lockout: Option<LockoutRule>,
+    pub keep_alive_url: Option<String>,
+}
+
+impl Fake {
+    pub fn new(expiry: Expiry, delay: Duration) -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            delay,
+            expiry,
+            mode: Mutex::new(Mode::Succeed),
+            lockout: None,
+            keep_alive_url: None,
+        }
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::SeqCst)
+    }
+}
+
+pub const PASSWORD: &str = "p@ss-w0rd-secret";
+
+#[async_trait]
+impl Provider for Fake {
+    type Data = u64;
+
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn cache_key(&self) -> String {
+        "fake:http://127.0.0.1:acct".into()
+    }
+
+    async fn login(&self, _http: &HttpClient) -> Result<NewSession<u64>, AuthError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            Mode::Succeed => {
+                let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(NewSession::new(
+                    SecretString::from(format!("tok-{n}")),
+                    self.expiry,
+                    n,
+                ))
+            }
+            Mode::WrongCredentials => Err(AuthError::InvalidCredentials {
+                provider: "fake",
+                message: "wrong password".into(),
+                source: None,
+            }),
+        }
+    }
+
+    fn authorize(&self, session: &Session<u64>, request: RequestBuilder) -> RequestBuilder {
+        request.bearer_auth(session.token().expose_secret())
+    }
+
+    fn keep_alive_request(&self, http: &HttpClient, _session: &Session<u64>) -> Option<RequestBuilder> {
+        self.keep_alive_url.as_ref().map(|u| http.client().get(u))
+    }
+
+    fn lockout_rule(&self) -> Option<LockoutRule> {
+        self.lockout
+    }
+}

@@ -1,0 +1,372 @@
+//! The [`Provider`] implementation and the [`WialonClient`] with its
+//! `call` and token-management helpers.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use auth_core::http::{HttpClient, excerpt, parse_json, read_body_capped, status_error};
+use auth_core::{AuthError, Authenticated, Expiry, NewSession, Provider, Session, async_trait};
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::config::{WialonConfig, WialonProviderBuilder};
+use crate::protocol::{ErrorReply, LoginInfo, TokenParams, TokenRecord, TokenRecordWire};
+use crate::{LoginFlags, PROVIDER};
+
+/// Wialon `token/login` as an [`auth_core::Provider`]: the session token is
+/// the `eid`, sent as the `sid` query parameter; sessions expire after
+/// [`idle_timeout`](WialonProviderBuilder::idle_timeout) without calls;
+/// replies `{"error":1}` and `{"error":1011}` mean "log in again".
+#[derive(Clone)]
+pub struct WialonProvider {
+    config: Arc<WialonConfig>,
+}
+
+impl fmt::Debug for WialonProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WialonProvider")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl WialonProvider {
+    /// A builder; the token is required.
+    pub fn builder() -> WialonProviderBuilder {
+        WialonProviderBuilder::default()
+    }
+
+    pub(crate) fn from_config(config: WialonConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The API host.
+    pub fn host(&self) -> &Url {
+        &self.config.host
+    }
+
+    /// `{host}/wialon/ajax.html`.
+    pub fn ajax_url(&self) -> &Url {
+        &self.config.ajax_url
+    }
+
+    /// `{host}/avl_evts`.
+    pub fn avl_evts_url(&self) -> &Url {
+        &self.config.avl_evts_url
+    }
+
+    /// The response flags sent at login.
+    pub fn flags(&self) -> LoginFlags {
+        self.config.flags
+    }
+
+    /// The `operateAs` user, if any.
+    pub fn operate_as(&self) -> Option<&str> {
+        self.config.operate_as.as_deref()
+    }
+
+    /// The `params` JSON of `token/login`.
+    fn login_params(&self) -> String {
+        let mut params = serde_json::Map::new();
+        params.insert("token".into(), Value::from(self.config.token.expose_secret()));
+        if let Some(user) = &self.config.operate_as {
+            params.insert("operateAs".into(), Value::from(user.as_str()));
+        }
+        params.insert("fl".into(), Value::from(self.config.flags.bits()));
+        Value::Object(params).to_string()
+    }
+
+    /// A form-encoded `ajax.html` request for `svc` (without `sid`: the
+    /// client adds it when it sends the request).
+    pub fn ajax_request(&self, http: &HttpClient, svc: &str, params: &str) -> RequestBuilder {
+        http.client()
+            .post(self.config.ajax_url.clone())
+            .form(&[("svc", svc), ("params", params)])
+    }
+}
+
+/// FNV-1a (64 bit): a stable, non-reversible fingerprint of the token for
+/// the cache key.
+fn fingerprint(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Parses a `token/login` reply: the session id and the rest.
+fn parse_login(value: Value, token: &SecretString) -> Result<(SecretString, LoginInfo), AuthError> {
+    if let Some(error) = ErrorReply::from_value(&value) {
+        return Err(error.into_login_error());
+    }
+    let Value::Object(mut map) = value else {
+        return Err(AuthError::UnexpectedResponse {
+            provider: PROVIDER,
+            status: Some(200),
+            detail: "expected a JSON object from token/login".to_owned(),
+        });
+    };
+    let eid = match map.remove("eid") {
+        Some(Value::String(eid)) if !eid.is_empty() => SecretString::from(eid),
+        _ => {
+            return Err(AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(200),
+                detail: "the token/login reply has no session id (eid)".to_owned(),
+            });
+        }
+    };
+    map.remove("error");
+    let info: LoginInfo = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        AuthError::UnexpectedResponse {
+            provider: PROVIDER,
+            status: Some(200),
+            detail: format!(
+                "the token/login reply has an unexpected shape: {}",
+                excerpt(e.to_string().as_bytes(), &[token, &eid])
+            ),
+        }
+    })?;
+    Ok((eid, info))
+}
+
+#[async_trait]
+impl Provider for WialonProvider {
+    type Data = LoginInfo;
+
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    /// `wialon|<host>|as=<operateAs>|fl=<flags>|token-<fingerprint>`: the
+    /// token itself never appears, only a 64-bit FNV-1a fingerprint.
+    fn cache_key(&self) -> String {
+        format!(
+            "wialon|{}|as={}|fl={}|token-{:016x}",
+            self.config.host,
+            self.config.operate_as.as_deref().unwrap_or(""),
+            self.config.flags.bits(),
+            fingerprint(self.config.token.expose_secret())
+        )
+    }
+
+    async fn login(&self, http: &HttpClient) -> Result<NewSession<LoginInfo>, AuthError> {
+        let params = self.login_params();
+        let request = self.ajax_request(http, "token/login", &params);
+        let response = http.send(PROVIDER, request).await?;
+        let headers = response.headers().clone();
+        let (status, body) = http.read_body(PROVIDER, response).await?;
+        let secrets = [&self.config.token];
+        if !status.is_success() {
+            return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
+        }
+        // Real servers send `application/json`; a proxy error page is caught
+        // by the JSON parse (no strict header comparison: a charset suffix is
+        // fine).
+        let value: Value = parse_json(PROVIDER, status, &body, "a token/login JSON reply", &secrets)?;
+        let (eid, info) = parse_login(value, &self.config.token)?;
+        tracing::debug!(user = info.user_name.as_deref().unwrap_or(""), "wialon session opened");
+        Ok(NewSession::new(eid, Expiry::Idle(self.config.idle_timeout), info))
+    }
+
+    async fn logout(&self, http: &HttpClient, session: &Session<LoginInfo>) -> Result<(), AuthError> {
+        let request = self.authorize(session, self.ajax_request(http, "core/logout", "{}"));
+        let response = http.send(PROVIDER, request).await?;
+        let headers = response.headers().clone();
+        let (status, body) = http.read_body(PROVIDER, response).await?;
+        let secrets = [&self.config.token, session.token()];
+        if !status.is_success() {
+            return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
+        }
+        let value: Value = parse_json(PROVIDER, status, &body, "a core/logout JSON reply", &secrets)?;
+        match ErrorReply::from_value(&value) {
+            None => Ok(()),
+            // The session is gone already: that is what logout wanted.
+            Some(error) if error.needs_login() => Ok(()),
+            Some(error) => Err(error.into_api_error()),
+        }
+    }
+
+    fn keep_alive_request(&self, http: &HttpClient, _session: &Session<LoginInfo>) -> Option<RequestBuilder> {
+        Some(http.client().get(self.config.avl_evts_url.clone()))
+    }
+
+    fn authorize(&self, session: &Session<LoginInfo>, request: RequestBuilder) -> RequestBuilder {
+        request.query(&[("sid", session.token().expose_secret())])
+    }
+
+    fn rejection_needs_body(&self, status: StatusCode) -> bool {
+        status == StatusCode::OK
+    }
+
+    fn is_rejected(&self, status: StatusCode, body: &[u8]) -> bool {
+        if status == StatusCode::UNAUTHORIZED {
+            return true;
+        }
+        status == StatusCode::OK && ErrorReply::sniff(body).is_some_and(|e| e.needs_login())
+    }
+}
+
+/// An authenticated Wialon client: an [`Authenticated`]`<WialonProvider>`
+/// (it derefs to it: `session()`, `send()`, `logout()`,
+/// `spawn_keep_alive()`, `stats()` ...) with `call` and token-management
+/// helpers.
+#[derive(Clone)]
+pub struct WialonClient {
+    auth: Authenticated<WialonProvider>,
+}
+
+impl fmt::Debug for WialonClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WialonClient").field(&self.auth).finish()
+    }
+}
+
+impl Deref for WialonClient {
+    type Target = Authenticated<WialonProvider>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.auth
+    }
+}
+
+impl From<Authenticated<WialonProvider>> for WialonClient {
+    fn from(auth: Authenticated<WialonProvider>) -> Self {
+        Self { auth }
+    }
+}
+
+impl WialonClient {
+    /// A client with default HTTP settings and an in-memory session cache.
+    /// Use [`Authenticated::builder`] and `WialonClient::from` for more.
+    pub fn new(provider: WialonProvider) -> Result<Self, AuthError> {
+        Ok(Self {
+            auth: Authenticated::new(provider)?,
+        })
+    }
+
+    /// The underlying [`Authenticated`] client.
+    pub fn authenticated(&self) -> &Authenticated<WialonProvider> {
+        &self.auth
+    }
+
+    /// Calls `svc` with `params` (serialized to the `params` JSON) and
+    /// returns the reply as `T` (use `serde_json::Value` for any reply).
+    ///
+    /// The session is obtained (one login however many calls start at once)
+    /// and sent as `sid`; an invalid-session reply (1 or 1011) logs in again
+    /// and retries once; any other `{"error":N}` reply is
+    /// [`AuthError::Api`] carrying a [`WialonError`](crate::WialonError).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        svc: &str,
+        params: &impl Serialize,
+    ) -> Result<T, AuthError> {
+        let value = self.call_value(svc, params, true).await?;
+        serde_json::from_value(value).map_err(|e| AuthError::UnexpectedResponse {
+            provider: PROVIDER,
+            status: Some(200),
+            detail: format!("the {svc} reply does not have the expected shape: {e}"),
+        })
+    }
+
+    /// Sends `svc`, returns the reply as JSON after the error check.
+    /// `quote_body`: whether an unparsable body may be quoted in the error
+    /// (not for replies that carry tokens).
+    async fn call_value(
+        &self,
+        svc: &str,
+        params: &impl Serialize,
+        quote_body: bool,
+    ) -> Result<Value, AuthError> {
+        let params = serde_json::to_string(params)
+            .map_err(|e| AuthError::config(format!("the {svc} params cannot be serialized: {e}")))?;
+        let request = self.provider().ajax_request(self.http(), svc, &params);
+        let response = self.auth.send(request).await?;
+        let headers = response.headers().clone();
+        let (status, body) =
+            read_body_capped(PROVIDER, response, self.http().settings().max_api_body).await?;
+        let session = self.auth.cached();
+        let mut secrets: Vec<&SecretString> = vec![&self.provider().config.token];
+        if let Some(session) = &session {
+            secrets.push(session.token());
+        }
+        let quoted: &[u8] = if quote_body { &body } else { b"" };
+        if !status.is_success() {
+            return Err(status_error(PROVIDER, status, &headers, quoted, &secrets));
+        }
+        let what = format!("a JSON reply to {svc}");
+        let value: Value = if quote_body {
+            parse_json(PROVIDER, status, &body, &what, &secrets)?
+        } else {
+            serde_json::from_slice(&body).map_err(|_| AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: format!("expected {what}, got something else (not quoted: it may carry tokens)"),
+            })?
+        };
+        if let Some(error) = ErrorReply::from_value(&value) {
+            return Err(error.into_api_error());
+        }
+        Ok(value)
+    }
+
+    /// The account's tokens (`token/list`); `user_id` lists another user's.
+    pub async fn token_list(&self, user_id: Option<i64>) -> Result<Vec<TokenRecord>, AuthError> {
+        let params = match user_id {
+            Some(id) => json!({ "userId": id }),
+            None => json!({}),
+        };
+        let value = self.call_value("token/list", &params, false).await?;
+        let wire: Vec<TokenRecordWire> = serde_json::from_value(value).map_err(|e| token_shape_error("token/list", &e))?;
+        Ok(wire.into_iter().map(TokenRecord::from).collect())
+    }
+
+    /// Creates a token (`token/update`, `callMode` `create`).
+    pub async fn token_create(&self, params: &TokenParams) -> Result<TokenRecord, AuthError> {
+        self.token_update_call(params.to_wire("create", None)).await
+    }
+
+    /// Changes a token (`token/update`, `callMode` `update`): every field of
+    /// `params` is sent.
+    pub async fn token_update(&self, token: &SecretString, params: &TokenParams) -> Result<TokenRecord, AuthError> {
+        self.token_update_call(params.to_wire("update", Some(token.expose_secret())))
+            .await
+    }
+
+    /// Deletes a token (`token/update`, `callMode` `delete`).
+    pub async fn token_delete(&self, token: &SecretString) -> Result<(), AuthError> {
+        let params = json!({"callMode": "delete", "h": token.expose_secret()});
+        self.call_value("token/update", &params, false).await?;
+        Ok(())
+    }
+
+    async fn token_update_call(&self, params: Value) -> Result<TokenRecord, AuthError> {
+        let value = self.call_value("token/update", &params, false).await?;
+        let wire: TokenRecordWire =
+            serde_json::from_value(value).map_err(|e| token_shape_error("token/update", &e))?;
+        Ok(wire.into())
+    }
+}
+
+/// A shape error for a reply carrying tokens: no quote of the value.
+fn token_shape_error(svc: &str, e: &serde_json::Error) -> AuthError {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "a field is missing or of the wrong type",
+        _ => "malformed",
+    };
+    AuthError::UnexpectedResponse {
+        provider: PROVIDER,
+        status: Some(200),
+        detail: format!("the {svc} reply does not have the expected shape ({what})"),
+    }
+}

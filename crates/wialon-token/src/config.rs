@@ -1,0 +1,244 @@
+//! Configuration: the token, `operateAs`, response flags, host, idle time.
+
+use std::fmt;
+use std::time::Duration;
+
+use auth_core::AuthError;
+use auth_core::http::check_base_url;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Wialon Hosting API host (the default).
+pub const WIALON_HOSTING: &str = "https://hst-api.wialon.com";
+/// Wialon Hosting API host, `.us` domain.
+pub const WIALON_HOSTING_US: &str = "https://hst-api.wialon.us";
+/// Wialon Hosting API host, `.eu` domain.
+pub const WIALON_HOSTING_EU: &str = "https://hst-api.wialon.eu";
+/// Wialon Hosting API host, `.org` domain.
+pub const WIALON_HOSTING_ORG: &str = "https://hst-api.wialon.org";
+/// Length of a Wialon token.
+pub const TOKEN_LEN: usize = 72;
+/// Wialon kills a session after 5 minutes without requests.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Shortest idle timeout accepted: the client treats a session within one
+/// second of its deadline as expired.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+bitflags::bitflags! {
+    /// Which blocks the `token/login` reply contains (`fl`). Combine them
+    /// with `|`; the default is [`BASIC`](Self::BASIC) | [`USER`](Self::USER).
+    ///
+    /// ```
+    /// use wialon_token::LoginFlags;
+    /// let flags = LoginFlags::default() | LoginFlags::TOKEN;
+    /// assert_eq!(flags.bits(), 0x7);
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct LoginFlags: u32 {
+        /// Basic info (0x1).
+        const BASIC = 0x1;
+        /// User info (0x2).
+        const USER = 0x2;
+        /// Token info (0x4): the `token` field, decoded into
+        /// [`TokenInfo`](crate::TokenInfo).
+        const TOKEN = 0x4;
+        /// Items info (0x8).
+        const ITEMS = 0x8;
+        /// Billing services info (0x10).
+        const BILLING = 0x10;
+        /// User custom properties (0x20).
+        const CUSTOM_PROPERTIES = 0x20;
+        /// URLs (0x40).
+        const URLS = 0x40;
+    }
+}
+
+impl Default for LoginFlags {
+    fn default() -> Self {
+        LoginFlags::BASIC | LoginFlags::USER
+    }
+}
+
+/// Validated configuration of a [`WialonProvider`](crate::WialonProvider).
+#[derive(Clone)]
+pub(crate) struct WialonConfig {
+    pub(crate) token: SecretString,
+    pub(crate) operate_as: Option<String>,
+    pub(crate) flags: LoginFlags,
+    pub(crate) host: Url,
+    pub(crate) ajax_url: Url,
+    pub(crate) avl_evts_url: Url,
+    pub(crate) idle_timeout: Duration,
+}
+
+impl fmt::Debug for WialonConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WialonConfig")
+            .field("token", &"[REDACTED]")
+            .field("operate_as", &self.operate_as)
+            .field("flags", &self.flags)
+            .field("host", &self.host.as_str())
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+/// Builds a [`WialonProvider`](crate::WialonProvider); checks everything at
+/// [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use wialon_token::{LoginFlags, WialonProvider, WIALON_HOSTING_EU};
+/// let provider = WialonProvider::builder()
+///     .token(std::env::var("WIALON_TOKEN").unwrap_or_else(|_| "a".repeat(72)))
+///     .operate_as("dispatcher")
+///     .flags(LoginFlags::default() | LoginFlags::TOKEN)
+///     .host(WIALON_HOSTING_EU)
+///     .idle_timeout(Duration::from_secs(300))
+///     .build()
+///     .unwrap();
+/// assert!(!format!("{provider:?}").contains(&"a".repeat(72)));
+/// ```
+#[must_use]
+pub struct WialonProviderBuilder {
+    token: Option<SecretString>,
+    operate_as: Option<String>,
+    flags: LoginFlags,
+    host: String,
+    idle_timeout: Duration,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for WialonProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WialonProviderBuilder")
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("operate_as", &self.operate_as)
+            .field("flags", &self.flags)
+            .field("host", &self.host)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish()
+    }
+}
+
+impl Default for WialonProviderBuilder {
+    fn default() -> Self {
+        Self {
+            token: None,
+            operate_as: None,
+            flags: LoginFlags::default(),
+            host: WIALON_HOSTING.to_owned(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl WialonProviderBuilder {
+    /// The token (72 characters; required). Create one on the Wialon login
+    /// page or with `token/update`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The token, already a secret.
+    pub fn token_secret(mut self, token: SecretString) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Log in as this sub-user (`operateAs`).
+    pub fn operate_as(mut self, user: impl Into<String>) -> Self {
+        self.operate_as = Some(user.into());
+        self
+    }
+
+    /// Which blocks the login reply contains. Default basic and user info.
+    pub fn flags(mut self, flags: LoginFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The API host: [`WIALON_HOSTING`] (default), [`WIALON_HOSTING_US`],
+    /// [`WIALON_HOSTING_EU`], [`WIALON_HOSTING_ORG`], or a Wialon Local URL
+    /// (a path prefix is kept: `https://gps.example.com/local/`).
+    pub fn host(mut self, host: impl AsRef<str>) -> Self {
+        self.host = host.as_ref().to_owned();
+        self
+    }
+
+    /// How long the server keeps an idle session (default 5 minutes; at
+    /// least [`MIN_IDLE_TIMEOUT`]). Every call slides it.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// Allow plain `http://` to a non-loopback host (a Wialon Local site on
+    /// a trusted network). Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the provider.
+    pub fn build(self) -> Result<crate::WialonProvider, AuthError> {
+        let token = self
+            .token
+            .ok_or_else(|| AuthError::config("a Wialon token is required (WialonProvider::builder().token(..))"))?;
+        validate_token(&token)?;
+        if let Some(user) = &self.operate_as {
+            if user.trim().is_empty() {
+                return Err(AuthError::config("operate_as must not be empty"));
+            }
+        }
+        if self.idle_timeout < MIN_IDLE_TIMEOUT {
+            return Err(AuthError::config(format!(
+                "idle_timeout must be at least {} s",
+                MIN_IDLE_TIMEOUT.as_secs()
+            )));
+        }
+        let mut host = Url::parse(self.host.trim())
+            .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))?;
+        check_base_url(&host, self.allow_insecure_http)?;
+        if host.query().is_some() || host.fragment().is_some() {
+            return Err(AuthError::config("the Wialon host URL must not have a query or fragment"));
+        }
+        if !host.path().ends_with('/') {
+            let path = format!("{}/", host.path());
+            host.set_path(&path);
+        }
+        let join = |p: &str| {
+            host.join(p)
+                .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))
+        };
+        let ajax_url = join("wialon/ajax.html")?;
+        let avl_evts_url = join("avl_evts")?;
+        Ok(crate::WialonProvider::from_config(WialonConfig {
+            token,
+            operate_as: self.operate_as,
+            flags: self.flags,
+            host,
+            ajax_url,
+            avl_evts_url,
+            idle_timeout: self.idle_timeout,
+        }))
+    }
+}
+
+fn validate_token(token: &SecretString) -> Result<(), AuthError> {
+    let t = token.expose_secret();
+    let len = t.chars().count();
+    if len != TOKEN_LEN {
+        return Err(AuthError::config(format!(
+            "a Wialon token has {TOKEN_LEN} characters, the one configured has {len}"
+        )));
+    }
+    if !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(AuthError::config(
+            "a Wialon token has only letters and digits; the one configured has other characters (whitespace?)",
+        ));
+    }
+    Ok(())
+}
