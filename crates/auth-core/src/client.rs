@@ -13,12 +13,12 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::AuthError;
 use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
 use crate::http::{HttpClient, HttpSettings, read_body_capped};
 use crate::provider::Provider;
 use crate::session::{Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 use crate::store::{LockToken, MemoryStore, TokenStore};
-use crate::AuthError;
 
 type LoginResult<D> = Result<Arc<Session<D>>, AuthError>;
 type LoginFlight<D> = Shared<BoxFuture<'static, LoginResult<D>>>;
@@ -330,7 +330,12 @@ impl<P: Provider> Authenticated<P> {
                 }
             }
         }
-        let seen = self.inner.cache.load().as_ref().map_or(0, |s| s.generation());
+        let seen = self
+            .inner
+            .cache
+            .load()
+            .as_ref()
+            .map_or(0, |s| s.generation());
         self.join_flight(seen, Reason::Missing).await
     }
 
@@ -424,11 +429,15 @@ impl<P: Provider> Authenticated<P> {
         Ok(response)
     }
 
-    async fn session_after_rejection(&self, rejected: u64) -> LoginResult<P::Data> {
+    /// A session newer than the rejected generation: the one another task
+    /// already obtained, or one new login shared by all who ask.
+    pub(crate) async fn session_after_rejection(&self, rejected: u64) -> LoginResult<P::Data> {
         if let Some(current) = self.inner.cache.load_full()
-            && current.generation() > rejected && !current.is_expired() {
-                return Ok(current);
-            }
+            && current.generation() > rejected
+            && !current.is_expired()
+        {
+            return Ok(current);
+        }
         self.join_flight(rejected, Reason::Rejected).await
     }
 
@@ -446,6 +455,17 @@ impl<P: Provider> Authenticated<P> {
             .http
             .send(provider.name(), provider.authorize(session, request))
             .await?;
+        self.classify(session, response).await
+    }
+
+    /// Tells whether `response` rejects `session` (reading and re-wrapping the
+    /// body when the provider needs it), and records a use when it does not.
+    pub(crate) async fn classify(
+        &self,
+        session: &Session<P::Data>,
+        response: Response,
+    ) -> Result<(Response, bool), AuthError> {
+        let provider = &self.inner.provider;
         let status = response.status();
         let (response, rejected) = if provider.rejection_needs_body(status) {
             let version = response.version();
@@ -476,8 +496,11 @@ impl<P: Provider> Authenticated<P> {
     }
 
     /// Handles a rejection of `session` (counted once per session).
-    async fn reject(&self, session: &Session<P::Data>) {
-        self.inner.counters.rejections.fetch_add(1, Ordering::Relaxed);
+    pub(crate) async fn reject(&self, session: &Session<P::Data>) {
+        self.inner
+            .counters
+            .rejections
+            .fetch_add(1, Ordering::Relaxed);
         if session.mark_rejected() {
             if !session.was_productive() {
                 self.inner.guard.record_unproductive_rejection();
@@ -493,14 +516,26 @@ impl<P: Provider> Authenticated<P> {
     /// has replaced it already.
     pub async fn invalidate(&self, session: &Session<P::Data>) {
         let generation = session.generation();
-        let span = tracing::debug_span!("auth.invalidate", provider = self.inner.provider.name(), generation);
+        let span = tracing::debug_span!(
+            "auth.invalidate",
+            provider = self.inner.provider.name(),
+            generation
+        );
         async {
             let current = self.inner.cache.load();
-            if current.as_ref().is_some_and(|s| s.generation() == generation) {
+            if current
+                .as_ref()
+                .is_some_and(|s| s.generation() == generation)
+            {
                 let current = arc_swap::Guard::into_inner(current);
                 self.inner.cache.compare_and_swap(&current, None);
             }
-            if let Err(error) = self.inner.store.remove(&self.inner.key, Some(generation)).await {
+            if let Err(error) = self
+                .inner
+                .store
+                .remove(&self.inner.key, Some(generation))
+                .await
+            {
                 tracing::warn!(%error, "could not remove the session from the token store");
             }
         }
@@ -514,10 +549,19 @@ impl<P: Provider> Authenticated<P> {
         let Some(session) = self.inner.cache.swap(None) else {
             return Ok(());
         };
-        let span = tracing::info_span!("auth.logout", provider = self.inner.provider.name(), generation = session.generation());
+        let span = tracing::info_span!(
+            "auth.logout",
+            provider = self.inner.provider.name(),
+            generation = session.generation()
+        );
         async {
             let result = self.inner.provider.logout(&self.inner.http, &session).await;
-            if let Err(error) = self.inner.store.remove(&self.inner.key, Some(session.generation())).await {
+            if let Err(error) = self
+                .inner
+                .store
+                .remove(&self.inner.key, Some(session.generation()))
+                .await
+            {
                 tracing::warn!(%error, "could not remove the session from the token store");
             }
             result
@@ -557,7 +601,9 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
         ticker.tick().await;
         let Some(inner) = weak.upgrade() else { return };
         let client = Authenticated { inner };
-        let Some(session) = client.cached() else { continue };
+        let Some(session) = client.cached() else {
+            continue;
+        };
         if session.is_expired() || session.idle_for() < every / 2 {
             continue;
         }
@@ -569,9 +615,14 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
             return;
         };
         match client.send_with(&session, request).await {
-            Ok((_, false)) => tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent"),
+            Ok((_, false)) => {
+                tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
+            }
             Ok((_, true)) => {
-                tracing::debug!(provider = client.inner.provider.name(), "keep-alive found the session rejected");
+                tracing::debug!(
+                    provider = client.inner.provider.name(),
+                    "keep-alive found the session rejected"
+                );
                 client.reject(&session).await;
             }
             Err(error) => {
@@ -610,9 +661,11 @@ async fn obtain_session<P: Provider>(
 ) -> LoginResult<P::Data> {
     // Another flight may have replaced the session since the caller looked.
     if let Some(current) = inner.cache.load_full()
-        && current.generation() > seen && !current.is_expired() {
-            return Ok(current);
-        }
+        && current.generation() > seen
+        && !current.is_expired()
+    {
+        return Ok(current);
+    }
     let name = inner.provider.name();
     inner.guard.check(inner.store.as_ref(), &inner.key).await?;
 
@@ -622,29 +675,39 @@ async fn obtain_session<P: Provider>(
         LockOutcome::Held(lock) => lock,
     };
 
-    let outcome = tokio::time::timeout(inner.provider.login_timeout(), inner.provider.login(&inner.http))
-        .await
-        .unwrap_or(Err(AuthError::Timeout {
-            provider: name,
-            after: inner.provider.login_timeout(),
-        }));
+    let outcome = tokio::time::timeout(
+        inner.provider.login_timeout(),
+        inner.provider.login(&inner.http),
+    )
+    .await
+    .unwrap_or(Err(AuthError::Timeout {
+        provider: name,
+        after: inner.provider.login_timeout(),
+    }));
     let result = match outcome {
         Ok(new) => {
             let session = install(inner, new, reason).await;
-            inner.guard.record_success(inner.store.as_ref(), &inner.key).await;
+            inner
+                .guard
+                .record_success(inner.store.as_ref(), &inner.key)
+                .await;
             Ok(session)
         }
         Err(error) => {
             inner.counters.failed_logins.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%error, "login failed");
-            inner.guard.record_failure(inner.store.as_ref(), &inner.key, &error).await;
+            inner
+                .guard
+                .record_failure(inner.store.as_ref(), &inner.key, &error)
+                .await;
             Err(error)
         }
     };
     if let Some(lock) = lock
-        && let Err(error) = inner.store.unlock(&inner.key, &lock).await {
-            tracing::warn!(%error, "could not release the login lock; it expires by itself");
-        }
+        && let Err(error) = inner.store.unlock(&inner.key, &lock).await
+    {
+        tracing::warn!(%error, "could not release the login lock; it expires by itself");
+    }
     result
 }
 
@@ -698,7 +761,10 @@ async fn acquire_login_lock<P: Provider>(
 
 /// A session from the store that is newer than anything this process saw
 /// rejected or expired, installed in the cache.
-async fn adopt_stored<P: Provider>(inner: &Arc<Inner<P>>, seen: u64) -> Option<Arc<Session<P::Data>>> {
+async fn adopt_stored<P: Provider>(
+    inner: &Arc<Inner<P>>,
+    seen: u64,
+) -> Option<Arc<Session<P::Data>>> {
     let stored = match inner.store.load(&inner.key).await {
         Ok(Some(stored)) => stored,
         Ok(None) => return None,
@@ -723,7 +789,10 @@ async fn adopt_stored<P: Provider>(inner: &Arc<Inner<P>>, seen: u64) -> Option<A
     }
     inner.cache.store(Some(Arc::clone(&session)));
     inner.counters.adopted.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(generation = session.generation(), "adopted a session from the token store");
+    tracing::debug!(
+        generation = session.generation(),
+        "adopted a session from the token store"
+    );
     Some(session)
 }
 
@@ -760,7 +829,12 @@ async fn install<P: Provider>(
             local_next
         }
     };
-    let session = Arc::new(Session::from_new(new, generation, Utc::now(), &inner.refresh));
+    let session = Arc::new(Session::from_new(
+        new,
+        generation,
+        Utc::now(),
+        &inner.refresh,
+    ));
     tracing::Span::current().record("generation", generation);
     inner.cache.store(Some(Arc::clone(&session)));
     let counters = &inner.counters;
@@ -773,7 +847,11 @@ async fn install<P: Provider>(
     tracing::info!(generation, expiry = ?session.expiry(), "logged in");
     match session.to_stored() {
         Ok(stored) => {
-            if let Err(error) = inner.store.save(&inner.key, &stored, session.store_ttl()).await {
+            if let Err(error) = inner
+                .store
+                .save(&inner.key, &stored, session.store_ttl())
+                .await
+            {
                 tracing::warn!(%error, "could not save the session to the token store");
             }
         }

@@ -82,7 +82,9 @@ pub enum AuthError {
 
     /// The request could not be sent or its response not received
     /// (connection refused, TLS, timeout ...).
-    #[error("could not reach {provider}: {source}; check the base URL and network, the call can be retried")]
+    #[error(
+        "could not reach {provider}: {source}; check the base URL and network, the call can be retried"
+    )]
     Transport {
         /// Provider name.
         provider: &'static str,
@@ -112,7 +114,9 @@ pub enum AuthError {
     },
 
     /// The response body exceeded the configured size cap.
-    #[error("response from {provider} exceeds the {limit}-byte limit; raise HttpSettings::max_body if this is expected")]
+    #[error(
+        "response from {provider} exceeds the {limit}-byte limit; raise HttpSettings::max_body if this is expected"
+    )]
     BodyTooLarge {
         /// Provider name.
         provider: &'static str,
@@ -232,9 +236,8 @@ impl AuthError {
     /// How long the provider (or the guard) asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            AuthError::LockedOut { retry_after, .. } | AuthError::BackingOff { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            AuthError::LockedOut { retry_after, .. }
+            | AuthError::BackingOff { retry_after, .. } => Some(*retry_after),
             AuthError::Throttled { retry_after, .. } => *retry_after,
             _ => None,
         }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::store::TokenStore;
 use crate::AuthError;
+use crate::store::TokenStore;
 
 /// Exponential back-off between failed logins.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,7 +49,9 @@ impl BackoffPolicy {
         if failures == 0 || self.initial.is_zero() {
             return Duration::ZERO;
         }
-        let exp = self.multiplier.powi(failures.saturating_sub(1).min(30) as i32);
+        let exp = self
+            .multiplier
+            .powi(failures.saturating_sub(1).min(30) as i32);
         let base = self.initial.as_secs_f64() * exp;
         let spread = 1.0 + self.jitter * (2.0 * fastrand::f64() - 1.0);
         Duration::from_secs_f64((base * spread).min(self.max.as_secs_f64()))
@@ -91,7 +93,11 @@ pub struct LoginGuard {
 
 impl LoginGuard {
     /// A guard with the given policies.
-    pub fn new(provider: &'static str, backoff: BackoffPolicy, lockout: Option<LockoutRule>) -> Self {
+    pub fn new(
+        provider: &'static str,
+        backoff: BackoffPolicy,
+        lockout: Option<LockoutRule>,
+    ) -> Self {
         Self {
             provider,
             backoff,
@@ -119,10 +125,14 @@ impl LoginGuard {
                 let now = Instant::now();
                 if now < not_before {
                     let retry_after = not_before - now;
-                    let last_error = state.last_error.clone().unwrap_or(AuthError::SessionRejected {
-                        provider: self.provider,
-                        retried: true,
-                    });
+                    let last_error =
+                        state
+                            .last_error
+                            .clone()
+                            .unwrap_or(AuthError::SessionRejected {
+                                provider: self.provider,
+                                retried: true,
+                            });
                     if let AuthError::LockedOut { .. } = last_error {
                         return Err(AuthError::LockedOut {
                             provider: self.provider,
@@ -179,12 +189,18 @@ impl LoginGuard {
             state.last_error = Some(error.clone());
             delay
         };
-        tracing::debug!(provider = self.provider, delay_ms = delay.as_millis() as u64, "login failed; backing off");
+        tracing::debug!(
+            provider = self.provider,
+            delay_ms = delay.as_millis() as u64,
+            "login failed; backing off"
+        );
         if let Some(rule) = self.lockout {
             let result = match error {
                 // The provider itself says the account is locked: mirror that.
                 AuthError::LockedOut { retry_after, .. } => {
-                    store.set_failures(key, rule.max_failures, *retry_after).await
+                    store
+                        .set_failures(key, rule.max_failures, *retry_after)
+                        .await
                 }
                 // A request that never reached the server cannot count there.
                 AuthError::Transport { source, .. } if source.is_connect() => Ok(()),
@@ -210,10 +226,12 @@ impl LoginGuard {
             }
             had
         };
-        if had_failures && self.lockout.is_some()
-            && let Err(e) = store.reset_failures(key).await {
-                tracing::warn!(provider = self.provider, error = %e, "could not reset the failure count in the token store");
-            }
+        if had_failures
+            && self.lockout.is_some()
+            && let Err(e) = store.reset_failures(key).await
+        {
+            tracing::warn!(provider = self.provider, error = %e, "could not reset the failure count in the token store");
+        }
     }
 
     /// Records that a session was rejected before any request with it
@@ -279,7 +297,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failures_back_off_then_allow() {
         let store = MemoryStore::new();
-        let g = LoginGuard::new("t", BackoffPolicy { jitter: 0.0, ..Default::default() }, None);
+        let g = LoginGuard::new(
+            "t",
+            BackoffPolicy {
+                jitter: 0.0,
+                ..Default::default()
+            },
+            None,
+        );
         g.check(&store, "k").await.unwrap();
         g.record_failure(&store, "k", &bad()).await;
         let err = g.check(&store, "k").await.unwrap_err();
@@ -289,7 +314,10 @@ mod tests {
         g.check(&store, "k").await.unwrap();
         g.record_failure(&store, "k", &bad()).await;
         tokio::time::advance(Duration::from_millis(600)).await;
-        assert!(g.check(&store, "k").await.is_err(), "second failure waits 1 s");
+        assert!(
+            g.check(&store, "k").await.is_err(),
+            "second failure waits 1 s"
+        );
         tokio::time::advance(Duration::from_millis(500)).await;
         g.check(&store, "k").await.unwrap();
         g.record_success(&store, "k").await;
@@ -321,13 +349,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn repeated_unproductive_rejections_back_off() {
         let store = MemoryStore::new();
-        let g = LoginGuard::new("t", BackoffPolicy { jitter: 0.0, ..Default::default() }, None);
+        let g = LoginGuard::new(
+            "t",
+            BackoffPolicy {
+                jitter: 0.0,
+                ..Default::default()
+            },
+            None,
+        );
         g.record_unproductive_rejection();
         g.check(&store, "k").await.unwrap();
         g.record_unproductive_rejection();
         assert!(g.check(&store, "k").await.is_err());
         g.record_success(&store, "k").await;
-        assert!(g.check(&store, "k").await.is_err(), "a login alone does not lift it");
+        assert!(
+            g.check(&store, "k").await.is_err(),
+            "a login alone does not lift it"
+        );
         g.record_productive();
         g.check(&store, "k").await.unwrap();
     }

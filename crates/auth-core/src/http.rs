@@ -120,7 +120,10 @@ pub async fn read_body_capped(
     limit: usize,
 ) -> Result<(StatusCode, Bytes), AuthError> {
     let status = response.status();
-    if response.content_length().is_some_and(|len| len > limit as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
         return Err(AuthError::BodyTooLarge { provider, limit });
     }
     let mut body = BytesMut::new();
@@ -235,9 +238,11 @@ pub fn parse_json<T: DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| {
         let mut err = unexpected_body(provider, status, body, what, secrets);
         if let AuthError::UnexpectedResponse { detail, .. } = &mut err
-            && !looks_like_html(body) && !body.is_empty() {
-                detail.push_str(&format!(" ({})", e.classify_str()));
-            }
+            && !looks_like_html(body)
+            && !body.is_empty()
+        {
+            detail.push_str(&format!(" ({})", e.classify_str()));
+        }
         err
     })
 }
@@ -330,8 +335,14 @@ mod tests {
         }
         let err = parse_json::<T>("p", StatusCode::OK, b"{\"_a\":", "a token", &[]).unwrap_err();
         assert!(err.to_string().contains("truncated JSON"), "{err}");
-        let err = parse_json::<T>("p", StatusCode::BAD_GATEWAY, b"<html>bad</html>", "a token", &[])
-            .unwrap_err();
+        let err = parse_json::<T>(
+            "p",
+            StatusCode::BAD_GATEWAY,
+            b"<html>bad</html>",
+            "a token",
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("HTML page"), "{err}");
     }
 }

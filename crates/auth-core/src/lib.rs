@@ -55,6 +55,8 @@ mod client;
 mod error;
 mod guard;
 pub mod http;
+#[cfg(feature = "middleware")]
+pub mod middleware;
 mod provider;
 mod session;
 mod store;

@@ -8,10 +8,10 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::AuthError;
 use crate::guard::LockoutRule;
 use crate::http::HttpClient;
 use crate::session::{NewSession, Session};
-use crate::AuthError;
 
 /// What a provider crate supplies: how to log in and out, how to put the
 /// token on a request, and what response means "log in again".

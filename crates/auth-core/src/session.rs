@@ -153,9 +153,7 @@ impl<D> Session<D> {
         let now = Instant::now();
         let wall_now = Utc::now();
         let deadline = match new.expiry {
-            Expiry::At(at) => {
-                Some(now + (at - wall_now).to_std().unwrap_or(Duration::ZERO))
-            }
+            Expiry::At(at) => Some(now + (at - wall_now).to_std().unwrap_or(Duration::ZERO)),
             Expiry::AfterIssue(d) => {
                 let age = (wall_now - issued_at).to_std().unwrap_or(Duration::ZERO);
                 Some(now + d.saturating_sub(age))
@@ -212,7 +210,8 @@ impl<D> Session<D> {
     /// Time left before the session expires, if it has a deadline (for
     /// `Idle`, counted from the last use).
     pub fn expires_in(&self) -> Option<Duration> {
-        self.deadline_now().map(|d| d.saturating_duration_since(Instant::now()))
+        self.deadline_now()
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Whether the session is past its deadline (with a 1 s safety margin).
@@ -339,9 +338,7 @@ impl StoredSession {
         let now = Utc::now();
         match self.expiry {
             Expiry::At(at) => at <= now + EXPIRY_SAFETY,
-            Expiry::AfterIssue(d) => {
-                self.issued_at + d <= now + EXPIRY_SAFETY
-            }
+            Expiry::AfterIssue(d) => self.issued_at + d <= now + EXPIRY_SAFETY,
             Expiry::Idle(_) | Expiry::UntilRejected => false,
         }
     }
@@ -401,6 +398,10 @@ mod tests {
         let stored = s.to_stored().unwrap();
         assert!(!format!("{stored:?}").contains("tok-secret"));
         // The store itself does get the token.
-        assert!(serde_json::to_string(&stored).unwrap().contains("tok-secret"));
+        assert!(
+            serde_json::to_string(&stored)
+                .unwrap()
+                .contains("tok-secret")
+        );
     }
 }

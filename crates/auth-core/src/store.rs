@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::session::StoredSession;
 use crate::AuthError;
+use crate::session::StoredSession;
 
 /// Proof of holding the login lock for a key; pass it back to
 /// [`TokenStore::unlock`].
@@ -66,8 +66,7 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     async fn failures(&self, key: &str) -> Result<FailureCount, AuthError>;
 
     /// Counts one failed login; the first failure starts a window of `window`.
-    async fn record_failure(&self, key: &str, window: Duration)
-    -> Result<FailureCount, AuthError>;
+    async fn record_failure(&self, key: &str, window: Duration) -> Result<FailureCount, AuthError>;
 
     /// Sets the failure count outright for `ttl` (used when the provider
     /// reports a lockout).
@@ -164,9 +163,10 @@ impl TokenStore for MemoryStore {
         let now = Instant::now();
         let mut state = self.state();
         if let Some((_, until)) = state.locks.get(key)
-            && *until > now {
-                return Ok(None);
-            }
+            && *until > now
+        {
+            return Ok(None);
+        }
         state.next_lock += 1;
         let token = format!("lock-{}", state.next_lock);
         state
@@ -199,11 +199,7 @@ impl TokenStore for MemoryStore {
         }
     }
 
-    async fn record_failure(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<FailureCount, AuthError> {
+    async fn record_failure(&self, key: &str, window: Duration) -> Result<FailureCount, AuthError> {
         let now = Instant::now();
         let mut state = self.state();
         let entry = state

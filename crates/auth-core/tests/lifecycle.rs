@@ -59,7 +59,10 @@ async fn thousand_callers_at_expiry_make_one_login() {
     tokio::time::advance(Duration::from_secs(101)).await;
     let gens = many_sessions(&c, 1000).await;
     assert_eq!(c.provider().started(), 2);
-    assert!(gens.iter().all(|g| *g == 2), "every caller gets the new session");
+    assert!(
+        gens.iter().all(|g| *g == 2),
+        "every caller gets the new session"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -116,7 +119,11 @@ async fn login_dropped_by_everyone_is_restarted_by_the_next_caller() {
         .expect("the next caller is not stuck")
         .unwrap();
     assert_eq!(s.generation(), 1);
-    assert_eq!(c.provider().started(), 2, "the abandoned login was restarted");
+    assert_eq!(
+        c.provider().started(),
+        2,
+        "the abandoned login was restarted"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -191,7 +198,11 @@ async fn lockout_rule_caps_attempts_and_recovers_after_the_window() {
             Ok(_) => panic!("wrong credentials cannot log in"),
         }
     }
-    assert_eq!(c.provider().started(), 4, "the server saw at most 4 attempts");
+    assert_eq!(
+        c.provider().started(),
+        4,
+        "the server saw at most 4 attempts"
+    );
     assert_eq!(locked, 96);
     tokio::time::advance(Duration::from_secs(901)).await;
     c.provider().set_mode(Mode::Succeed);
@@ -269,7 +280,11 @@ async fn idle_sessions_expire_without_use() {
     tokio::time::advance(Duration::from_secs(200)).await;
     s.touch();
     tokio::time::advance(Duration::from_secs(200)).await;
-    assert_eq!(c.session().await.unwrap().generation(), 1, "use slid the deadline");
+    assert_eq!(
+        c.session().await.unwrap().generation(),
+        1,
+        "use slid the deadline"
+    );
     tokio::time::advance(Duration::from_secs(301)).await;
     assert_eq!(c.session().await.unwrap().generation(), 2);
 }

@@ -46,7 +46,11 @@ async fn thousand_requests_rejected_with_one_old_token_cause_one_relogin() {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), 200);
     }
-    assert_eq!(c.provider().started(), 2, "one initial login and one re-login");
+    assert_eq!(
+        c.provider().started(),
+        2,
+        "one initial login and one re-login"
+    );
     assert_eq!(c.stats().relogins, 1);
     old.assert_async().await;
     new.assert_async().await;
@@ -113,7 +117,11 @@ async fn keep_alive_pings_while_idle_and_stops_when_the_client_is_dropped() {
     c.session().await.unwrap();
     c.spawn_keep_alive(Duration::from_millis(100)).unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(c.session().await.unwrap().generation(), 1, "kept alive past the idle limit");
+    assert_eq!(
+        c.session().await.unwrap().generation(),
+        1,
+        "kept alive past the idle limit"
+    );
     ping.assert_async().await;
     drop(c);
     let stopped = server

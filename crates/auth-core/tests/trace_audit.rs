@@ -82,7 +82,10 @@ async fn a_traced_full_flow_never_shows_a_secret() {
         .iter()
         .chain([&logs, &err.to_string(), &format!("{err:?}")])
     {
-        assert!(!text.contains("tok-1") && !text.contains("tok-2"), "token leaked: {text}");
+        assert!(
+            !text.contains("tok-1") && !text.contains("tok-2"),
+            "token leaked: {text}"
+        );
         assert!(!text.contains(PASSWORD), "password leaked: {text}");
     }
 }

@@ -92,7 +92,11 @@ impl Provider for Fake {
         request.bearer_auth(session.token().expose_secret())
     }
 
-    fn keep_alive_request(&self, http: &HttpClient, _session: &Session<u64>) -> Option<RequestBuilder> {
+    fn keep_alive_request(
+        &self,
+        http: &HttpClient,
+        _session: &Session<u64>,
+    ) -> Option<RequestBuilder> {
         self.keep_alive_url.as_ref().map(|u| http.client().get(u))
     }
 

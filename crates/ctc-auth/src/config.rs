@@ -1,0 +1,236 @@
+//! Client configuration: account, application key, CTC instance, token
+//! placement.
+
+use std::fmt;
+use std::str::FromStr;
+
+use auth_core::AuthError;
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Base URL of the CTC US instance.
+pub const US_BASE_URL: &str = "https://connect.calamp.com";
+/// Base URL of the CTC EU instance.
+pub const EU_BASE_URL: &str = "https://connect.calamp.co.uk";
+
+/// The CTC instance an account lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instance {
+    /// The US instance, `https://connect.calamp.com`.
+    Us,
+    /// The EU instance, `https://connect.calamp.co.uk`.
+    Eu,
+    /// Any other base URL (the paths `/connect/services/...` are appended).
+    ///
+    /// **Warning:** CalAmp's developer-portal URL works only for the
+    /// developer portal; do not use it in production code. Use
+    /// [`Instance::Us`] or [`Instance::Eu`] there. `Custom` is also how a
+    /// test points the client at a simulator.
+    Custom(Url),
+}
+
+impl Instance {
+    /// The instance's base URL.
+    pub fn base_url(&self) -> Url {
+        match self {
+            Instance::Us => Url::parse(US_BASE_URL).expect("constant URL"),
+            Instance::Eu => Url::parse(EU_BASE_URL).expect("constant URL"),
+            Instance::Custom(url) => url.clone(),
+        }
+    }
+}
+
+impl FromStr for Instance {
+    type Err = AuthError;
+
+    /// `us`, `eu` (any case), or an absolute URL for [`Instance::Custom`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("us") {
+            Ok(Instance::Us)
+        } else if s.eq_ignore_ascii_case("eu") {
+            Ok(Instance::Eu)
+        } else {
+            Url::parse(s).map(Instance::Custom).map_err(|e| {
+                AuthError::config(format!(
+                    "CTC instance must be \"us\", \"eu\" or an absolute URL ({e})"
+                ))
+            })
+        }
+    }
+}
+
+/// How the `authToken` is put on calls after the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenPlacement {
+    /// `Cookie: authToken=<token>` (what the server set; public clients send
+    /// this). The default.
+    #[default]
+    Cookie,
+    /// An `authToken: <token>` request header.
+    Header,
+    /// `Authorization: Bearer <token>` (newer public clients).
+    Bearer,
+}
+
+/// Validated configuration of a [`CtcProvider`](crate::CtcProvider).
+///
+/// `Debug` redacts the password and the application key.
+#[derive(Clone)]
+pub struct CtcConfig {
+    pub(crate) username: String,
+    pub(crate) password: SecretString,
+    pub(crate) app_key: SecretString,
+    pub(crate) app_key_header: HeaderValue,
+    pub(crate) instance: Instance,
+    pub(crate) base_url: Url,
+    pub(crate) token_placement: TokenPlacement,
+}
+
+impl fmt::Debug for CtcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtcConfig")
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("app_key", &"[REDACTED]")
+            .field("base_url", &self.base_url.as_str())
+            .field("token_placement", &self.token_placement)
+            .finish()
+    }
+}
+
+impl CtcConfig {
+    /// A builder.
+    pub fn builder() -> CtcConfigBuilder {
+        CtcConfigBuilder::default()
+    }
+
+    /// The API user name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The base URL calls go to.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// How the token is sent on calls.
+    pub fn token_placement(&self) -> TokenPlacement {
+        self.token_placement
+    }
+}
+
+/// Builds a [`CtcConfig`]; [`build`](Self::build) validates it.
+#[derive(Default)]
+#[must_use]
+pub struct CtcConfigBuilder {
+    username: Option<String>,
+    password: Option<SecretString>,
+    app_key: Option<SecretString>,
+    instance: Option<Instance>,
+    token_placement: TokenPlacement,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for CtcConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtcConfigBuilder")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("app_key", &self.app_key.as_ref().map(|_| "[REDACTED]"))
+            .field("instance", &self.instance)
+            .field("token_placement", &self.token_placement)
+            .finish()
+    }
+}
+
+impl CtcConfigBuilder {
+    /// The API user name (required).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password (required).
+    pub fn password(mut self, password: SecretString) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// The application key sent as `calamp-services-app` (required).
+    pub fn app_key(mut self, app_key: SecretString) -> Self {
+        self.app_key = Some(app_key);
+        self
+    }
+
+    /// The CTC instance (required): [`Instance::Us`], [`Instance::Eu`] or
+    /// [`Instance::Custom`].
+    pub fn instance(mut self, instance: Instance) -> Self {
+        self.instance = Some(instance);
+        self
+    }
+
+    /// How the token is sent on calls. Default [`TokenPlacement::Cookie`].
+    pub fn token_placement(mut self, placement: TokenPlacement) -> Self {
+        self.token_placement = placement;
+        self
+    }
+
+    /// Allow a plain-`http` custom base URL to a non-loopback host (a trusted
+    /// network only). Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<CtcConfig, AuthError> {
+        let username = self
+            .username
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| AuthError::config("CTC username is required"))?;
+        let password = self
+            .password
+            .filter(|p| !p.expose_secret().is_empty())
+            .ok_or_else(|| AuthError::config("CTC password is required"))?;
+        let app_key = self
+            .app_key
+            .filter(|k| !k.expose_secret().trim().is_empty())
+            .ok_or_else(|| AuthError::config("CTC application key (calamp-services-app) is required"))?;
+        let mut app_key_header = HeaderValue::from_str(app_key.expose_secret().trim()).map_err(|_| {
+            AuthError::config("the CTC application key contains characters not allowed in an HTTP header")
+        })?;
+        app_key_header.set_sensitive(true);
+        let instance = self.instance.ok_or_else(|| {
+            AuthError::config("CTC instance is required: Instance::Us, Instance::Eu or Instance::Custom")
+        })?;
+        let mut base_url = instance.base_url();
+        auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
+        if base_url.cannot_be_a_base() || base_url.query().is_some() || base_url.fragment().is_some() {
+            return Err(AuthError::config(
+                "the CTC base URL must be a plain http(s) URL without query or fragment",
+            ));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        Ok(CtcConfig {
+            username,
+            password,
+            app_key,
+            app_key_header,
+            instance,
+            base_url,
+            token_placement: self.token_placement,
+        })
+    }
+}
