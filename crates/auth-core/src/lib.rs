@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod dynamic;
 mod error;
 mod guard;
 pub mod http;
@@ -63,6 +64,7 @@ mod store;
 
 pub use async_trait::async_trait;
 pub use client::{Authenticated, AuthenticatedBuilder, Stats};
+pub use dynamic::DynAuthenticated;
 pub use error::{AuthError, ProviderErrorSource};
 pub use guard::{BackoffPolicy, LockoutRule, LoginGuard};
 pub use http::{HttpClient, HttpSettings};

@@ -134,3 +134,31 @@ async fn keep_alive_pings_while_idle_and_stops_when_the_client_is_dropped() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     stopped.assert_async().await;
 }
+
+#[tokio::test]
+async fn dyn_clients_of_any_provider_share_one_interface() {
+    use auth_core::DynAuthenticated;
+    use secrecy::ExposeSecret;
+
+    let mut server = mockito::Server::new_async().await;
+    server
+        .mock("GET", "/x")
+        .match_header("authorization", "Bearer tok-1")
+        .with_status(200)
+        .create_async()
+        .await;
+    let clients: Vec<Box<dyn DynAuthenticated>> = vec![Box::new(client(Fake::new(
+        Expiry::UntilRejected,
+        Duration::ZERO,
+    )))];
+    let c = &clients[0];
+    assert_eq!(c.provider_name(), "fake");
+    assert_eq!(c.token().await.unwrap().expose_secret(), "tok-1");
+    let rb = c.http_client().get(format!("{}/x", server.url()));
+    assert_eq!(c.send(rb).await.unwrap().status(), 200);
+    c.invalidate().await;
+    assert_eq!(c.token().await.unwrap().expose_secret(), "tok-2");
+    assert_eq!(c.stats().logins, 2);
+    c.logout().await.unwrap();
+    assert!(!format!("{c:?}").contains("tok-"));
+}

@@ -59,8 +59,8 @@ use serde_json::json;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 use crate::SimError;
+use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 
 /// Username of the default demo account.
 pub const DEMO_USERNAME: &str = "api_demo";
@@ -173,7 +173,9 @@ impl Cielo24Sim {
         let mut accounts = HashMap::new();
         for account in config.accounts {
             if account.username.is_empty() {
-                return Err(SimError::Config("account username must not be empty".into()));
+                return Err(SimError::Config(
+                    "account username must not be empty".into(),
+                ));
             }
             accounts.insert(account.username.clone(), account);
         }
@@ -304,10 +306,7 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Checks `v`: `Err(response)` when missing or unsupported.
 fn check_version(p: &HashMap<String, String>) -> Result<(), Response> {
     match p.get("v").map(String::as_str) {
-        None | Some("") => Err(error(
-            MISSING_PARAMETER,
-            "Missing required parameter: v",
-        )),
+        None | Some("") => Err(error(MISSING_PARAMETER, "Missing required parameter: v")),
         Some(API_VERSION) => Ok(()),
         Some(_) => Err(error(INVALID_OPTION, "Unsupported API version")),
     }
@@ -356,16 +355,22 @@ async fn login(
         return error(LOGIN_INVALID, "Invalid username or password");
     };
     let password_ok = password.as_deref() == Some(account.password.as_str());
-    let key_ok = securekey
-        .as_deref()
-        .is_some_and(|k| account.secure_keys.iter().any(|s| s.eq_ignore_ascii_case(k)));
+    let key_ok = securekey.as_deref().is_some_and(|k| {
+        account
+            .secure_keys
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(k))
+    });
     if !password_ok && !key_ok {
         drop(state);
         shared.counters.failed_login(&username);
         return if password.is_some() {
             error(LOGIN_INVALID, "Invalid username or password")
         } else {
-            error(ACCOUNT_UNPRIVILEGED, "The secure key is not valid for this account")
+            error(
+                ACCOUNT_UNPRIVILEGED,
+                "The secure key is not valid for this account",
+            )
         };
     }
     let token = random_token(32, HEX);
@@ -387,7 +392,12 @@ fn authenticate(shared: &Shared, p: &HashMap<String, String>) -> Result<String, 
     check_version(p)?;
     let token = match p.get("api_token") {
         Some(t) if !t.is_empty() => t,
-        _ => return Err(error(MISSING_PARAMETER, "Missing required parameter: api_token")),
+        _ => {
+            return Err(error(
+                MISSING_PARAMETER,
+                "Missing required parameter: api_token",
+            ));
+        }
     };
     let mut state = shared.lock();
     let now = Instant::now();
@@ -426,11 +436,7 @@ fn truthy(v: Option<&String>) -> bool {
 }
 
 /// Checks the caller may manage keys of the account named by `account_id`.
-fn key_owner(
-    state: &Db,
-    user: &str,
-    p: &HashMap<String, String>,
-) -> Result<String, Response> {
+fn key_owner(state: &Db, user: &str, p: &HashMap<String, String>) -> Result<String, Response> {
     let target = p
         .get("account_id")
         .filter(|a| !a.is_empty())
@@ -451,7 +457,10 @@ fn key_owner(
     }
 }
 
-async fn generate_api_key(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+async fn generate_api_key(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let p = params(query);
     let user = match authenticate(&shared, &p) {
         Ok(user) => user,
@@ -486,7 +495,10 @@ async fn remove_api_key(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
         Err(response) => return response,
     };
     let Some(key) = p.get("api_securekey").filter(|k| !k.is_empty()) else {
-        return error(MISSING_PARAMETER, "Missing required parameter: api_securekey");
+        return error(
+            MISSING_PARAMETER,
+            "Missing required parameter: api_securekey",
+        );
     };
     let mut state = shared.lock();
     let owner = match key_owner(&state, &user, &HashMap::new()) {

@@ -61,8 +61,8 @@ use serde_json::json;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
 use crate::SimError;
+use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
 
 /// User name of the demo account of [`CtcSimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo.user@example.com";
@@ -170,7 +170,10 @@ impl CtcSim {
         });
         let router = Router::new()
             .route(LOGIN_PATH, post(login).fallback(method_not_allowed))
-            .route(LOGOUT_PATH, get(logout).post(logout).fallback(method_not_allowed))
+            .route(
+                LOGOUT_PATH,
+                get(logout).post(logout).fallback(method_not_allowed),
+            )
             .route(
                 "/connect/results/events/device/{device_id}/avl/latest",
                 get(avl_latest).fallback(method_not_allowed),
@@ -260,19 +263,20 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-fn check_app_key(state: &CtcState, headers: &HeaderMap) -> Result<(), Response> {
+/// The `403` answer when the application key is missing or unknown.
+fn check_app_key(state: &CtcState, headers: &HeaderMap) -> Option<Response> {
     let key = headers
         .get(APP_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     match key {
-        Some(k) if state.config.app_keys.iter().any(|a| a == k) => Ok(()),
-        Some(_) => Err(error(
+        Some(k) if state.config.app_keys.iter().any(|a| a == k) => None,
+        Some(_) => Some(error(
             StatusCode::FORBIDDEN,
             "INVALID_APPLICATION_KEY",
             "The application key is not valid",
         )),
-        None => Err(error(
+        None => Some(error(
             StatusCode::FORBIDDEN,
             "INVALID_APPLICATION_KEY",
             "The calamp-services-app header is required",
@@ -290,7 +294,7 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = check_app_key(&state, &headers) {
+    if let Some(response) = check_app_key(&state, &headers) {
         return response;
     }
     let mut params: HashMap<String, String> = uri
@@ -374,7 +378,10 @@ async fn login(
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "application/json;charset=UTF-8".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/json;charset=UTF-8".to_owned(),
+            ),
             (header::SET_COOKIE, cookie),
         ],
         body.to_string(),
@@ -410,28 +417,29 @@ fn request_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// The account owning the request's token, or the `401` answer.
-fn authenticate(state: &CtcState, headers: &HeaderMap) -> Result<(String, String), Response> {
-    let unauthorized = || {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "Authentication is required or the authToken is no longer valid",
-        )
-    };
-    let Some(token) = request_token(headers) else {
-        return Err(unauthorized());
-    };
+/// The `401` answer to a missing, unknown or expired token.
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "Authentication is required or the authToken is no longer valid",
+    )
+}
+
+/// The token and the account owning it, or `None` when the request carries
+/// no valid token.
+fn authenticate(state: &CtcState, headers: &HeaderMap) -> Option<(String, String)> {
+    let token = request_token(headers)?;
     let mut tokens = state.tokens();
     match tokens.get(&token) {
         Some(issued) if issued.deadline.is_none_or(|d| d > Instant::now()) => {
-            Ok((token, issued.username.clone()))
+            Some((token.clone(), issued.username.clone()))
         }
         Some(_) => {
             tokens.remove(&token);
-            Err(unauthorized())
+            None
         }
-        None => Err(unauthorized()),
+        None => None,
     }
 }
 
@@ -440,18 +448,14 @@ async fn avl_latest(
     Path(device_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = check_app_key(&state, &headers) {
+    if let Some(response) = check_app_key(&state, &headers) {
         return response;
     }
     let username = match authenticate(&state, &headers) {
-        Ok((_, username)) if !state.reject_all.load(Ordering::SeqCst) => username,
-        Ok(_) | Err(_) => {
+        Some((_, username)) if !state.reject_all.load(Ordering::SeqCst) => username,
+        Some(_) | None => {
             state.rejected_calls.fetch_add(1, Ordering::SeqCst);
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "Authentication is required or the authToken is no longer valid",
-            );
+            return unauthorized();
         }
     };
     state.counters.call(&username);
@@ -483,11 +487,11 @@ async fn avl_latest(
 }
 
 async fn logout(State(state): State<Arc<CtcState>>, headers: HeaderMap) -> Response {
-    if let Err(response) = check_app_key(&state, &headers) {
+    if let Some(response) = check_app_key(&state, &headers) {
         return response;
     }
     match authenticate(&state, &headers) {
-        Ok((token, _)) => {
+        Some((token, _)) => {
             state.tokens().remove(&token);
             state.logouts.fetch_add(1, Ordering::SeqCst);
             (
@@ -503,6 +507,6 @@ async fn logout(State(state): State<Arc<CtcState>>, headers: HeaderMap) -> Respo
             )
                 .into_response()
         }
-        Err(response) => response,
+        None => unauthorized(),
     }
 }

@@ -69,8 +69,8 @@ use http::{StatusCode, header};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
 use crate::SimError;
+use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
 
 /// Account id (CID) of the default demo account.
 pub const DEMO_CID: u64 = 11_267_192;
@@ -257,8 +257,14 @@ impl ElectaSim {
         let router = Router::new()
             .route(&format!("{path}/token/"), get(token).post(token))
             .route(&format!("{path}/token"), get(token).post(token))
-            .route(&format!("{path}/users/list/"), get(users_list).post(users_list))
-            .route(&format!("{path}/users/list"), get(users_list).post(users_list))
+            .route(
+                &format!("{path}/users/list/"),
+                get(users_list).post(users_list),
+            )
+            .route(
+                &format!("{path}/users/list"),
+                get(users_list).post(users_list),
+            )
             .with_state(Arc::clone(&shared));
         let faults = Faults::default();
         let server = SimServer::start(router, faults.clone(), &path).await?;
@@ -305,10 +311,14 @@ impl ElectaSim {
     pub fn failure_count(&self, cid: u64) -> u32 {
         let now = Instant::now();
         let window = self.shared.config.failure_window;
-        self.shared.lock().failures.get(&cid).map_or(0, |f| match f.window_start {
-            Some(start) if now.duration_since(start) < window => f.count,
-            _ => 0,
-        })
+        self.shared
+            .lock()
+            .failures
+            .get(&cid)
+            .map_or(0, |f| match f.window_start {
+                Some(start) if now.duration_since(start) < window => f.count,
+                _ => 0,
+            })
     }
 
     /// Lifts every lockout and clears the failure counts.
@@ -401,7 +411,11 @@ fn params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
     map
 }
 
-async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
     let p = params(query, &body);
     let mut db = shared.lock();
     let cid_text = match p.get("cid").map(|c| c.trim()) {
@@ -410,7 +424,11 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery, bod
     };
     let Ok(cid) = cid_text.parse::<u64>() else {
         shared.counters.failed_login(&cid_text);
-        return reply(&db, CODE_MISSING_PARAMETER, "Invalid Parameter: CID must be a number");
+        return reply(
+            &db,
+            CODE_MISSING_PARAMETER,
+            "Invalid Parameter: CID must be a number",
+        );
     };
     let Some(key) = p.get("appkey").filter(|k| !k.is_empty()).cloned() else {
         return reply(&db, CODE_MISSING_PARAMETER, "Missing Parameter: AppKey");
@@ -425,11 +443,8 @@ async fn token(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery, bod
         }
         *failures = Failures::default();
     }
-    let valid = key.chars().count() == 32
-        && db
-            .accounts
-            .get(&cid)
-            .is_some_and(|a| a.app_key == key);
+    let valid =
+        key.chars().count() == 32 && db.accounts.get(&cid).is_some_and(|a| a.app_key == key);
     if !valid {
         let failures = db.failures.entry(cid).or_default();
         match failures.window_start {
@@ -480,7 +495,9 @@ async fn users_list(
         .map(|a| a.users.clone())
         .unwrap_or_default();
     shared.counters.call(&cid.to_string());
-    let wants_csv = p.get("result").is_some_and(|r| r.eq_ignore_ascii_case("csv"));
+    let wants_csv = p
+        .get("result")
+        .is_some_and(|r| r.eq_ignore_ascii_case("csv"));
     if wants_csv || db.reply_mode == ReplyMode::Csv {
         let mut body = String::from("UserId,UserName\r\n");
         for (i, u) in users.iter().enumerate() {

@@ -53,8 +53,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 use crate::SimError;
+use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 
 /// User name of the demo account of [`PlaspySimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo";
@@ -236,7 +236,10 @@ fn problem(status: StatusCode, title: &str, errors: Option<Value>) -> Response {
     body["traceId"] = Value::String(trace_id());
     (
         status,
-        [(header::CONTENT_TYPE, "application/problem+json; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/problem+json; charset=utf-8",
+        )],
         body.to_string(),
     )
         .into_response()
@@ -251,11 +254,21 @@ async fn method_not_allowed() -> Response {
 }
 
 fn json_content_type(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    mime == "application/json" || mime == "text/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json"
+        || mime == "text/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 fn json_text(status: StatusCode, body: String) -> Response {
@@ -272,7 +285,11 @@ fn b64url(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -282,7 +299,12 @@ fn b64url(data: &[u8]) -> String {
     out
 }
 
-fn make_jwt(user_name: &str, issued: DateTime<Utc>, expires: DateTime<Utc>, exp_claim: bool) -> String {
+fn make_jwt(
+    user_name: &str,
+    issued: DateTime<Utc>,
+    expires: DateTime<Utc>,
+    exp_claim: bool,
+) -> String {
     let header = br#"{"alg":"HS512","typ":"JWT"}"#;
     let mut payload = json!({
         "unique_name": user_name,
@@ -313,7 +335,11 @@ fn property<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Optio
 
 async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: Bytes) -> Response {
     if !json_content_type(&headers) {
-        return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type", None);
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            None,
+        );
     }
     let parsed: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -345,11 +371,18 @@ async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: 
             Some(json!({"$": ["The JSON value could not be converted to AuthRequest."]})),
         );
     };
-    let text = |name: &str| property(object, name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |name: &str| {
+        property(object, name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     let (user_name, api_key) = (text("userName"), text("apiKey"));
     let mut missing = serde_json::Map::new();
     if user_name.is_none() {
-        missing.insert("UserName".into(), json!(["The UserName field is required."]));
+        missing.insert(
+            "UserName".into(),
+            json!(["The UserName field is required."]),
+        );
     }
     if api_key.is_none() {
         missing.insert("ApiKey".into(), json!(["The ApiKey field is required."]));
@@ -379,7 +412,12 @@ async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: 
     let ttl = state.config.token_ttl;
     let now = Utc::now();
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    let jwt = make_jwt(&account.user_name, now, expires_at, state.config.jwt_exp_claim);
+    let jwt = make_jwt(
+        &account.user_name,
+        now,
+        expires_at,
+        state.config.jwt_exp_claim,
+    );
     state.tokens().insert(
         jwt.clone(),
         Issued {

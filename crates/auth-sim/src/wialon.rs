@@ -101,8 +101,8 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 use crate::SimError;
+use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 
 /// User name of the demo account.
 pub const DEMO_USER: &str = "wialon_demo";
@@ -225,7 +225,11 @@ impl Default for WialonSimConfig {
                 name: DEMO_USER.to_owned(),
                 id: DEMO_USER_ID,
                 subusers: vec![DEMO_SUBUSER.to_owned()],
-                units: vec!["Truck 01".to_owned(), "Truck 02".to_owned(), "Van 07".to_owned()],
+                units: vec![
+                    "Truck 01".to_owned(),
+                    "Truck 02".to_owned(),
+                    "Van 07".to_owned(),
+                ],
                 tokens: vec![
                     SimToken::new(DEMO_TOKEN),
                     SimToken::new(DEMO_INACTIVE_TOKEN).activating_at(inactive_at),
@@ -354,7 +358,10 @@ impl WialonSim {
         let now = now_unix();
         for account in &config.accounts {
             if data.accounts.contains_key(&account.name) {
-                return Err(SimError::Config(format!("duplicate account {:?}", account.name)));
+                return Err(SimError::Config(format!(
+                    "duplicate account {:?}",
+                    account.name
+                )));
             }
             data.accounts.insert(
                 account.name.clone(),
@@ -502,7 +509,11 @@ impl WialonSim {
     /// service) answer `{"error":code}` (with a `reason` for 1003), before
     /// any other check.
     pub fn inject_error(&self, code: i64, times: usize) {
-        let mut q = self.state.injected.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self
+            .state
+            .injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for _ in 0..times {
             q.push_back(code);
         }
@@ -651,64 +662,64 @@ fn touch_session(state: &SimState, sid: Option<&str>) -> Option<SessionState> {
 }
 
 fn login(state: &SimState, fields: &Fields) -> Response {
+    match check_login(state, fields) {
+        Ok(response) => response,
+        Err((code, account)) => {
+            state
+                .counters
+                .failed_login(account.as_deref().unwrap_or(UNKNOWN_ACCOUNT));
+            error_response(code)
+        }
+    }
+}
+
+/// A failed login: the error code, and the token owner when known.
+type LoginFailure = (i64, Option<String>);
+
+fn check_login(state: &SimState, fields: &Fields) -> Result<Response, LoginFailure> {
     let params = match parse_params(fields.params.as_deref()) {
         Ok(Some(p)) => p,
-        _ => return error_response(4),
+        _ => return Err((4, None)),
     };
     let token = match params.get("token") {
         Some(Value::String(t)) if t.chars().count() == TOKEN_LEN => t.clone(),
-        _ => {
-            state.counters.failed_login(UNKNOWN_ACCOUNT);
-            return error_response(4);
-        }
+        _ => return Err((4, None)),
     };
     let operate_as = match params.get("operateAs") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return error_response(4),
+        Some(_) => return Err((4, None)),
     };
     let flags = match params.get("fl") {
         None | Some(Value::Null) => 0x3,
         Some(v) => match v.as_i64() {
             Some(n) if n < 0 => 0x7f,
             Some(n) => n,
-            None => return error_response(4),
+            None => return Err((4, None)),
         },
     };
     let now = now_unix();
     let mut data = state.data();
     let Some(token_state) = data.tokens.get(&token).cloned() else {
-        drop(data);
-        state.counters.failed_login(UNKNOWN_ACCOUNT);
-        return error_response(8);
+        return Err((8, None));
     };
     let owner = token_state.owner.clone();
     if token_state.at > now {
-        drop(data);
-        state.counters.failed_login(&owner);
-        return error_response(7);
+        return Err((7, Some(owner)));
     }
     if token_state.dur > 0 && now >= token_state.at.saturating_add(token_state.dur) {
-        drop(data);
-        state.counters.failed_login(&owner);
-        return error_response(8);
+        return Err((8, Some(owner)));
     }
     let Some(account) = data.accounts.get(&owner).cloned() else {
-        drop(data);
-        state.counters.failed_login(&owner);
-        return error_response(8);
+        return Err((8, Some(owner)));
     };
     let (user, user_id) = match &operate_as {
         None => (account.name.clone(), account.id),
         Some(name) if *name == account.name => (account.name.clone(), account.id),
         Some(name) => match account.subusers.iter().position(|s| s == name) {
             Some(i) => (name.clone(), account.id + 1 + i as i64),
-            None => {
-                drop(data);
-                state.counters.failed_login(&owner);
-                return error_response(8);
-            }
+            None => return Err((8, Some(owner))),
         },
     };
     let eid = random_token(32, HEX);
@@ -819,7 +830,7 @@ fn login(state: &SimState, fields: &Fields) -> Response {
         out.insert("video_service_url".into(), json!("http://127.0.0.1/video"));
         out.insert("api_url".into(), json!("http://127.0.0.1/wialon/ajax.html"));
     }
-    json_response(&Value::Object(out))
+    Ok(json_response(&Value::Object(out)))
 }
 
 fn unit_items(account: &AccountState) -> Vec<Value> {
@@ -846,7 +857,9 @@ fn search_items(
     let account = data.accounts.get(&session.account).ok_or(1)?;
     let items: Vec<Value> = match items_type {
         "avl_unit" => unit_items(account),
-        "user" => vec![json!({"nm": session.user, "cls": CLASS_USER, "id": session.user_id, "mu": 0, "uacl": -1})],
+        "user" => vec![
+            json!({"nm": session.user, "cls": CLASS_USER, "id": session.user_id, "mu": 0, "uacl": -1}),
+        ],
         _ => Vec::new(),
     };
     let n = items.len();
@@ -873,7 +886,9 @@ fn token_list(state: &SimState, session: &SessionState) -> Result<Value, i64> {
         .filter(|(_, t)| t.owner == session.account)
         .collect();
     list.sort_by(|a, b| a.1.ct.cmp(&b.1.ct).then(a.0.cmp(b.0)));
-    Ok(Value::Array(list.into_iter().map(|(h, t)| t.to_json(h)).collect()))
+    Ok(Value::Array(
+        list.into_iter().map(|(h, t)| t.to_json(h)).collect(),
+    ))
 }
 
 fn opt_i64(params: &Map<String, Value>, key: &str) -> Result<Option<i64>, i64> {
@@ -894,7 +909,11 @@ fn opt_str(params: &Map<String, Value>, key: &str) -> Result<Option<String>, i64
 fn opt_items(params: &Map<String, Value>) -> Result<Option<Vec<i64>>, i64> {
     match params.get("items") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_i64().ok_or(4)).collect::<Result<_, _>>().map(Some),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_i64().ok_or(4))
+            .collect::<Result<_, _>>()
+            .map(Some),
         Some(_) => Err(4),
     }
 }

@@ -11,14 +11,20 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn sim() -> Cielo24Sim {
-    Cielo24Sim::start(Cielo24SimConfig::default()).await.unwrap()
+    Cielo24Sim::start(Cielo24SimConfig::default())
+        .await
+        .unwrap()
 }
 
 fn url(sim: &Cielo24Sim, path: &str) -> String {
     sim.base_url().join(path).unwrap().to_string()
 }
 
-async fn get(url: &str, query: &[(&str, &str)], headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+async fn get(
+    url: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, String) {
     let mut rb = reqwest::Client::new().get(url).query(query);
     for (k, v) in headers {
         rb = rb.header(*k, *v);
@@ -40,7 +46,11 @@ fn is_token(s: &str) -> bool {
 async fn login(sim: &Cielo24Sim) -> String {
     let (status, _, body) = get(
         &url(sim, "/api/account/login"),
-        &[("v", "1"), ("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)],
+        &[
+            ("v", "1"),
+            ("username", DEMO_USERNAME),
+            ("password", DEMO_PASSWORD),
+        ],
         &[],
     )
     .await;
@@ -66,7 +76,11 @@ async fn login_with_query_password_returns_hex_token() {
     let sim = sim().await;
     let (status, ct, body) = get(
         &url(&sim, "/api/account/login"),
-        &[("v", "1"), ("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)],
+        &[
+            ("v", "1"),
+            ("username", DEMO_USERNAME),
+            ("password", DEMO_PASSWORD),
+        ],
         &[],
     )
     .await;
@@ -85,10 +99,35 @@ async fn login_accepts_every_documented_form() {
     let sim = sim().await;
     let login = url(&sim, "/api/account/login");
     let forms: Vec<(Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
-        (vec![("v", "1"), ("username", DEMO_USERNAME), ("securekey", DEMO_SECURE_KEY)], vec![]),
-        (vec![("v", "1")], vec![("x-auth-user", DEMO_USERNAME), ("x-auth-password", DEMO_PASSWORD)]),
-        (vec![("v", "1")], vec![("x-auth-user", DEMO_USERNAME), ("x-auth-key", DEMO_PASSWORD)]),
-        (vec![("v", "1")], vec![("x-auth-user", DEMO_USERNAME), ("x-auth-securekey", DEMO_SECURE_KEY)]),
+        (
+            vec![
+                ("v", "1"),
+                ("username", DEMO_USERNAME),
+                ("securekey", DEMO_SECURE_KEY),
+            ],
+            vec![],
+        ),
+        (
+            vec![("v", "1")],
+            vec![
+                ("x-auth-user", DEMO_USERNAME),
+                ("x-auth-password", DEMO_PASSWORD),
+            ],
+        ),
+        (
+            vec![("v", "1")],
+            vec![
+                ("x-auth-user", DEMO_USERNAME),
+                ("x-auth-key", DEMO_PASSWORD),
+            ],
+        ),
+        (
+            vec![("v", "1")],
+            vec![
+                ("x-auth-user", DEMO_USERNAME),
+                ("x-auth-securekey", DEMO_SECURE_KEY),
+            ],
+        ),
         // Upper-case hex key is the same key.
         (
             vec![("v", "1"), ("username", DEMO_USERNAME)],
@@ -122,12 +161,21 @@ async fn login_errors_use_the_error_format() {
             "Missing required parameter: v",
         ),
         (
-            vec![("v", "2"), ("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)],
+            vec![
+                ("v", "2"),
+                ("username", DEMO_USERNAME),
+                ("password", DEMO_PASSWORD),
+            ],
             vec![],
             "INVALID_OPTION",
             "Unsupported API version",
         ),
-        (vec![("v", "1"), ("password", DEMO_PASSWORD)], vec![], "MISSING_PARAMETER", "Missing required parameter: username"),
+        (
+            vec![("v", "1"), ("password", DEMO_PASSWORD)],
+            vec![],
+            "MISSING_PARAMETER",
+            "Missing required parameter: username",
+        ),
         (
             vec![("v", "1"), ("username", DEMO_USERNAME)],
             vec![],
@@ -135,20 +183,30 @@ async fn login_errors_use_the_error_format() {
             "Missing required parameter: password or securekey",
         ),
         (
-            vec![("v", "1"), ("username", DEMO_USERNAME), ("password", "wrong")],
+            vec![
+                ("v", "1"),
+                ("username", DEMO_USERNAME),
+                ("password", "wrong"),
+            ],
             vec![],
             "LOGIN_INVALID",
             "Invalid username or password",
         ),
         (
             vec![("v", "1")],
-            vec![("x-auth-user", "nobody"), ("x-auth-password", DEMO_PASSWORD)],
+            vec![
+                ("x-auth-user", "nobody"),
+                ("x-auth-password", DEMO_PASSWORD),
+            ],
             "LOGIN_INVALID",
             "Invalid username or password",
         ),
         (
             vec![("v", "1")],
-            vec![("x-auth-user", DEMO_USERNAME), ("x-auth-securekey", "00000000000000000000000000000000")],
+            vec![
+                ("x-auth-user", DEMO_USERNAME),
+                ("x-auth-securekey", "00000000000000000000000000000000"),
+            ],
             "ACCOUNT_UNPRIVILEGED",
             "The secure key is not valid for this account",
         ),
@@ -179,15 +237,30 @@ async fn job_list_needs_a_valid_token() {
     assert_eq!(v["ActiveJobs"][0]["JobName"], "Lecture 1");
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
 
-    let (status, _, body) = get(&jobs, &[("v", "1"), ("api_token", "0123456789abcdef0123456789abcdef")], &[]).await;
+    let (status, _, body) = get(
+        &jobs,
+        &[
+            ("v", "1"),
+            ("api_token", "0123456789abcdef0123456789abcdef"),
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, error_body("BAD_API_TOKEN", "Invalid or expired API token"));
+    assert_eq!(
+        body,
+        error_body("BAD_API_TOKEN", "Invalid or expired API token")
+    );
     let (status, _, body) = get(&jobs, &[("v", "1")], &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(parse_error(&body).0, "MISSING_PARAMETER");
     let (_, _, body) = get(&jobs, &[("api_token", &token)], &[]).await;
     assert_eq!(parse_error(&body).0, "MISSING_PARAMETER");
-    assert_eq!(sim.counters().calls(DEMO_USERNAME), 1, "rejected calls are not counted");
+    assert_eq!(
+        sim.counters().calls(DEMO_USERNAME),
+        1,
+        "rejected calls are not counted"
+    );
 }
 
 #[tokio::test]
@@ -202,7 +275,11 @@ async fn tokens_expire_after_idle_time_and_each_use_slides_it() {
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (status, _, body) = get(&jobs, &[("v", "1"), ("api_token", &token)], &[]).await;
-        assert_eq!(status, StatusCode::OK, "800 ms after login but used every 200 ms: {body}");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "800 ms after login but used every 200 ms: {body}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(550)).await;
     assert_eq!(sim.active_sessions(), 0);
@@ -215,14 +292,33 @@ async fn tokens_expire_after_idle_time_and_each_use_slides_it() {
 async fn logout_invalidates_the_token() {
     let sim = sim().await;
     let token = login(&sim).await;
-    let (status, _, body) = get(&url(&sim, "/api/account/logout"), &[("v", "1"), ("api_token", &token)], &[]).await;
+    let (status, _, body) = get(
+        &url(&sim, "/api/account/logout"),
+        &[("v", "1"), ("api_token", &token)],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(body.is_empty());
-    let (status, _, body) = get(&url(&sim, "/api/job/list"), &[("v", "1"), ("api_token", &token)], &[]).await;
+    let (status, _, body) = get(
+        &url(&sim, "/api/job/list"),
+        &[("v", "1"), ("api_token", &token)],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(parse_error(&body).0, "BAD_API_TOKEN");
-    let (_, _, body) = get(&url(&sim, "/api/account/logout"), &[("v", "1"), ("api_token", &token)], &[]).await;
-    assert_eq!(parse_error(&body).0, "BAD_API_TOKEN", "a second logout finds no session");
+    let (_, _, body) = get(
+        &url(&sim, "/api/account/logout"),
+        &[("v", "1"), ("api_token", &token)],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        parse_error(&body).0,
+        "BAD_API_TOKEN",
+        "a second logout finds no session"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +330,12 @@ async fn expire_all_sessions_invalidates_every_token() {
     sim.expire_all_sessions();
     assert_eq!(sim.active_sessions(), 0);
     for token in [a, b] {
-        let (_, _, body) = get(&url(&sim, "/api/job/list"), &[("v", "1"), ("api_token", &token)], &[]).await;
+        let (_, _, body) = get(
+            &url(&sim, "/api/job/list"),
+            &[("v", "1"), ("api_token", &token)],
+            &[],
+        )
+        .await;
         assert_eq!(parse_error(&body).0, "BAD_API_TOKEN");
     }
 }
@@ -251,7 +352,12 @@ async fn generate_api_key_returns_existing_or_new_keys_usable_for_login() {
 
     let (_, _, body) = get(
         &gen_url,
-        &[("v", "1"), ("api_token", &token), ("account_id", DEMO_USERNAME), ("force_new", "True")],
+        &[
+            ("v", "1"),
+            ("api_token", &token),
+            ("account_id", DEMO_USERNAME),
+            ("force_new", "True"),
+        ],
         &[],
     )
     .await;
@@ -259,10 +365,18 @@ async fn generate_api_key_returns_existing_or_new_keys_usable_for_login() {
     let key = v["ApiKey"].as_str().unwrap().to_owned();
     assert!(is_token(&key));
     assert_ne!(key, DEMO_SECURE_KEY);
-    assert_eq!(sim.secure_keys(DEMO_USERNAME), vec![DEMO_SECURE_KEY.to_owned(), key.clone()]);
+    assert_eq!(
+        sim.secure_keys(DEMO_USERNAME),
+        vec![DEMO_SECURE_KEY.to_owned(), key.clone()]
+    );
 
     let login_url = url(&sim, "/api/account/login");
-    let (status, _, _) = get(&login_url, &[("v", "1")], &[("x-auth-user", DEMO_USERNAME), ("x-auth-securekey", &key)]).await;
+    let (status, _, _) = get(
+        &login_url,
+        &[("v", "1")],
+        &[("x-auth-user", DEMO_USERNAME), ("x-auth-securekey", &key)],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "the new key logs in");
 
     // Removing the key makes it unusable (ACCOUNT_UNPRIVILEGED, as the public
@@ -274,7 +388,12 @@ async fn generate_api_key_returns_existing_or_new_keys_usable_for_login() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _, body) = get(&login_url, &[("v", "1"), ("username", DEMO_USERNAME), ("securekey", &key)], &[]).await;
+    let (status, _, body) = get(
+        &login_url,
+        &[("v", "1"), ("username", DEMO_USERNAME), ("securekey", &key)],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(parse_error(&body).0, "ACCOUNT_UNPRIVILEGED");
 }
@@ -292,38 +411,84 @@ async fn generate_api_key_creates_a_first_key_and_refuses_unprivileged_accounts(
     .await
     .unwrap();
     let login_url = url(&sim, "/api/account/login");
-    let (_, _, body) = get(&login_url, &[("v", "1"), ("username", "fresh"), ("password", "fresh-pw")], &[]).await;
-    let token: Value = serde_json::from_str(&body).unwrap();
-    let token = token["ApiToken"].as_str().unwrap();
-    assert!(sim.secure_keys("fresh").is_empty());
-    let (status, _, body) = get(&url(&sim, "/api/account/generate_api_key"), &[("v", "1"), ("api_token", token)], &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(sim.secure_keys("fresh"), vec![v["ApiKey"].as_str().unwrap().to_owned()]);
-    let (_, _, body) = get(&url(&sim, "/api/job/list"), &[("v", "1"), ("api_token", token)], &[]).await;
-    assert_eq!(body, "{\"ActiveJobs\":[],\"Username\":\"fresh\"}");
-
     let (_, _, body) = get(
         &login_url,
-        &[("v", "1"), ("username", UNPRIVILEGED_USERNAME), ("password", UNPRIVILEGED_PASSWORD)],
+        &[("v", "1"), ("username", "fresh"), ("password", "fresh-pw")],
         &[],
     )
     .await;
     let token: Value = serde_json::from_str(&body).unwrap();
     let token = token["ApiToken"].as_str().unwrap();
-    let (status, _, body) = get(&url(&sim, "/api/job/list"), &[("v", "1"), ("api_token", token)], &[]).await;
-    assert_eq!(status, StatusCode::OK, "unprivileged accounts still list jobs");
+    assert!(sim.secure_keys("fresh").is_empty());
+    let (status, _, body) = get(
+        &url(&sim, "/api/account/generate_api_key"),
+        &[("v", "1"), ("api_token", token)],
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        sim.secure_keys("fresh"),
+        vec![v["ApiKey"].as_str().unwrap().to_owned()]
+    );
+    let (_, _, body) = get(
+        &url(&sim, "/api/job/list"),
+        &[("v", "1"), ("api_token", token)],
+        &[],
+    )
+    .await;
+    assert_eq!(body, "{\"ActiveJobs\":[],\"Username\":\"fresh\"}");
+
+    let (_, _, body) = get(
+        &login_url,
+        &[
+            ("v", "1"),
+            ("username", UNPRIVILEGED_USERNAME),
+            ("password", UNPRIVILEGED_PASSWORD),
+        ],
+        &[],
+    )
+    .await;
+    let token: Value = serde_json::from_str(&body).unwrap();
+    let token = token["ApiToken"].as_str().unwrap();
+    let (status, _, body) = get(
+        &url(&sim, "/api/job/list"),
+        &[("v", "1"), ("api_token", token)],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "unprivileged accounts still list jobs"
+    );
     assert!(body.contains("Lecture 1"));
-    let (status, _, body) = get(&url(&sim, "/api/account/generate_api_key"), &[("v", "1"), ("api_token", token)], &[]).await;
+    let (status, _, body) = get(
+        &url(&sim, "/api/account/generate_api_key"),
+        &[("v", "1"), ("api_token", token)],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, error_body("ACCOUNT_UNPRIVILEGED", "This account is not privileged to manage API keys"));
+    assert_eq!(
+        body,
+        error_body(
+            "ACCOUNT_UNPRIVILEGED",
+            "This account is not privileged to manage API keys"
+        )
+    );
 }
 
 #[tokio::test]
 async fn faults_are_applied_to_the_next_requests() {
     let sim = sim().await;
     let login_url = url(&sim, "/api/account/login");
-    let q = [("v", "1"), ("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)];
+    let q = [
+        ("v", "1"),
+        ("username", DEMO_USERNAME),
+        ("password", DEMO_PASSWORD),
+    ];
     sim.faults().inject(Fault::Status(503), 1);
     sim.faults().inject(Fault::Html, 1);
     sim.faults().inject(Fault::Malformed, 1);
@@ -337,7 +502,11 @@ async fn faults_are_applied_to_the_next_requests() {
     assert!(serde_json::from_str::<Value>(&body).is_err());
     let (status, _, _) = get(&login_url, &q, &[]).await;
     assert_eq!(status, StatusCode::OK, "faults are used up");
-    assert_eq!(sim.counters().logins(DEMO_USERNAME), 1, "faulted requests never reached the handler");
+    assert_eq!(
+        sim.counters().logins(DEMO_USERNAME),
+        1,
+        "faulted requests never reached the handler"
+    );
 }
 
 #[tokio::test]
@@ -347,11 +516,20 @@ async fn set_password_changes_later_logins() {
     sim.set_password(DEMO_USERNAME, "new-password");
     let (_, _, body) = get(
         &url(&sim, "/api/account/login"),
-        &[("v", "1"), ("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)],
+        &[
+            ("v", "1"),
+            ("username", DEMO_USERNAME),
+            ("password", DEMO_PASSWORD),
+        ],
         &[],
     )
     .await;
     assert_eq!(parse_error(&body).0, "LOGIN_INVALID");
-    let (status, _, _) = get(&url(&sim, "/api/job/list"), &[("v", "1"), ("api_token", &token)], &[]).await;
+    let (status, _, _) = get(
+        &url(&sim, "/api/job/list"),
+        &[("v", "1"), ("api_token", &token)],
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "issued tokens stay valid");
 }

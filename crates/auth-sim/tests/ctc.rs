@@ -33,7 +33,10 @@ fn auth_cookie(response: &reqwest::Response) -> (String, String) {
         .find(|v| v.starts_with("authToken="))
         .expect("an authToken cookie");
     let (pair, attrs) = header.split_once(';').unwrap();
-    (pair.trim_start_matches("authToken=").to_owned(), attrs.to_owned())
+    (
+        pair.trim_start_matches("authToken=").to_owned(),
+        attrs.to_owned(),
+    )
 }
 
 async fn token(sim: &CtcSim) -> String {
@@ -65,7 +68,10 @@ async fn login_sets_auth_token_cookie_with_expires() {
         .expect("Expires attribute");
     let at = chrono::DateTime::parse_from_rfc2822(&expires.replace("GMT", "+0000")).unwrap();
     let lifetime = at.signed_duration_since(before).num_seconds();
-    assert!((24 * 3600 - 2..=24 * 3600).contains(&lifetime), "{lifetime}");
+    assert!(
+        (24 * 3600 - 2..=24 * 3600).contains(&lifetime),
+        "{lifetime}"
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["user"]["username"], DEMO_USERNAME);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
@@ -105,7 +111,13 @@ async fn missing_or_wrong_app_key_is_403() {
     let form = [("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)];
     let response = Client::new().post(&login).form(&form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.text().await.unwrap().contains("INVALID_APPLICATION_KEY"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("INVALID_APPLICATION_KEY")
+    );
     let response = Client::new()
         .post(&login)
         .header(APP_KEY_HEADER, "not-a-key")
@@ -210,12 +222,22 @@ async fn tokens_expire_after_the_ttl() {
     let token = token(&sim).await;
     let cookie = format!("authToken={token}");
     assert_eq!(
-        avl(&sim).header("Cookie", &cookie).send().await.unwrap().status(),
+        avl(&sim)
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        avl(&sim).header("Cookie", &cookie).send().await.unwrap().status(),
+        avl(&sim)
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(sim.active_sessions(), 0);
@@ -227,14 +249,26 @@ async fn expire_all_sessions_and_reject_all() {
     let token = token(&sim).await;
     let bearer = format!("Bearer {token}");
     sim.set_reject_all(true);
-    let response = avl(&sim).header("Authorization", &bearer).send().await.unwrap();
+    let response = avl(&sim)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     sim.set_reject_all(false);
-    let response = avl(&sim).header("Authorization", &bearer).send().await.unwrap();
+    let response = avl(&sim)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(sim.active_sessions(), 1);
     sim.expire_all_sessions();
-    let response = avl(&sim).header("Authorization", &bearer).send().await.unwrap();
+    let response = avl(&sim)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(sim.active_sessions(), 0);
 }
@@ -253,7 +287,10 @@ async fn logout_invalidates_the_token() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{method}");
-        let cleared = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cleared = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(cleared.starts_with("authToken=;"), "{cleared}");
         let response = avl(&sim).header("Cookie", &cookie).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -57,17 +57,27 @@ fn jwt_payload(token: &str) -> Value {
 async fn token_success_shape() {
     let sim = sim_with(PlaspySimConfig::default()).await;
     let before = chrono::Utc::now();
-    let response = login(&sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY})).await;
+    let response = login(
+        &sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], true);
     let token = body["token"].as_str().unwrap();
-    assert!(token.starts_with("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXV"), "{token}");
+    assert!(
+        token.starts_with("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXV"),
+        "{token}"
+    );
     let expires = body["expires"].as_str().unwrap();
     assert!(expires.ends_with('Z') && expires.len() == 20, "{expires}");
     let at = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
     let lifetime = at.signed_duration_since(before).num_seconds();
-    assert!((24 * 3600 - 2..=24 * 3600).contains(&lifetime), "{lifetime}");
+    assert!(
+        (24 * 3600 - 2..=24 * 3600).contains(&lifetime),
+        "{lifetime}"
+    );
     let payload = jwt_payload(token);
     assert_eq!(payload["exp"].as_i64().unwrap(), at.timestamp());
     assert_eq!(payload["unique_name"], DEMO_USERNAME);
@@ -155,10 +165,13 @@ async fn bad_requests_answer_like_aspnet_core() {
 #[tokio::test]
 async fn expires_formats() {
     for (format, check) in [
-        (ExpiresFormat::UtcFraction, (|s: Option<&str>| {
-            let s = s.unwrap();
-            s.ends_with('Z') && s.len() == 28 && chrono::DateTime::parse_from_rfc3339(s).is_ok()
-        }) as fn(Option<&str>) -> bool),
+        (
+            ExpiresFormat::UtcFraction,
+            (|s: Option<&str>| {
+                let s = s.unwrap();
+                s.ends_with('Z') && s.len() == 28 && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+            }) as fn(Option<&str>) -> bool,
+        ),
         (ExpiresFormat::NoZone, |s| {
             let s = s.unwrap();
             s.len() == 27 && !s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_err()
@@ -170,11 +183,14 @@ async fn expires_formats() {
             ..PlaspySimConfig::default()
         })
         .await;
-        let body: Value = login(&sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body: Value = login(
+            &sim,
+            json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         assert!(check(body["expires"].as_str()), "{format:?}: {body}");
     }
 }
@@ -186,21 +202,27 @@ async fn exp_claim_can_be_left_out() {
         ..PlaspySimConfig::default()
     })
     .await;
-    let body: Value = login(&sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = login(
+        &sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let payload = jwt_payload(body["token"].as_str().unwrap());
     assert!(payload.get("exp").is_none(), "{payload}");
 }
 
 async fn token(sim: &PlaspySim) -> String {
-    let body: Value = login(sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = login(
+        sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     body["token"].as_str().unwrap().to_owned()
 }
 
@@ -216,15 +238,28 @@ async fn devices_need_a_valid_bearer_token() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let token = token(&sim).await;
-    let response = Client::new().get(&devices).bearer_auth(&token).send().await.unwrap();
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let list: Value = response.json().await.unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let response = Client::new().get(&devices).bearer_auth(&token).send().await.unwrap();
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.contains("The token expired"), "{challenge}");
     assert!(response.bytes().await.unwrap().is_empty());
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
@@ -238,7 +273,12 @@ async fn expire_all_sessions_invalidates_tokens() {
     assert_eq!(sim.active_sessions(), 1);
     sim.expire_all_sessions();
     assert_eq!(sim.active_sessions(), 0);
-    let response = Client::new().get(&devices).bearer_auth(&token).send().await.unwrap();
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = Client::new()
         .get(&devices)
@@ -253,11 +293,19 @@ async fn expire_all_sessions_invalidates_tokens() {
 async fn faults_are_injected() {
     let sim = sim_with(PlaspySimConfig::default()).await;
     sim.faults().inject(Fault::Malformed, 1);
-    let response = login(&sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY})).await;
+    let response = login(
+        &sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(serde_json::from_slice::<Value>(&response.bytes().await.unwrap()).is_err());
     sim.faults().inject(Fault::Huge(100_000), 1);
-    let response = login(&sim, json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY})).await;
+    let response = login(
+        &sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await;
     assert_eq!(response.bytes().await.unwrap().len(), 100_000);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 0);
 }

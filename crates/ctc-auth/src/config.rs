@@ -204,17 +204,27 @@ impl CtcConfigBuilder {
         let app_key = self
             .app_key
             .filter(|k| !k.expose_secret().trim().is_empty())
-            .ok_or_else(|| AuthError::config("CTC application key (calamp-services-app) is required"))?;
-        let mut app_key_header = HeaderValue::from_str(app_key.expose_secret().trim()).map_err(|_| {
-            AuthError::config("the CTC application key contains characters not allowed in an HTTP header")
-        })?;
+            .ok_or_else(|| {
+                AuthError::config("CTC application key (calamp-services-app) is required")
+            })?;
+        let mut app_key_header =
+            HeaderValue::from_str(app_key.expose_secret().trim()).map_err(|_| {
+                AuthError::config(
+                    "the CTC application key contains characters not allowed in an HTTP header",
+                )
+            })?;
         app_key_header.set_sensitive(true);
         let instance = self.instance.ok_or_else(|| {
-            AuthError::config("CTC instance is required: Instance::Us, Instance::Eu or Instance::Custom")
+            AuthError::config(
+                "CTC instance is required: Instance::Us, Instance::Eu or Instance::Custom",
+            )
         })?;
         let mut base_url = instance.base_url();
         auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
-        if base_url.cannot_be_a_base() || base_url.query().is_some() || base_url.fragment().is_some() {
+        if base_url.cannot_be_a_base()
+            || base_url.query().is_some()
+            || base_url.fragment().is_some()
+        {
             return Err(AuthError::config(
                 "the CTC base URL must be a plain http(s) URL without query or fragment",
             ));

@@ -1,3 +1,309 @@
-//! Plaspy / ALTAGAMA GPS REST API authentication: JWT bearer token with renewal before expiry.
+//! # plaspy-auth
+//!
+//! Plaspy / ALTAGAMA GPS REST API authentication: JWT bearer token with
+//! renewal before expiry.
+//!
+//! * **Login**: `POST {base}/api/Auth/Token` with the JSON body
+//!   `{"userName":..,"apiKey":..}`. The answer's `success` decides, whatever
+//!   the HTTP status: `{"success":false,"error":".."}` becomes
+//!   [`AuthError::InvalidCredentials`] (or [`AuthError::Api`] when the text is
+//!   not about credentials) carrying the server's text.
+//! * **Expiry**: `expires` is parsed as RFC 3339 (a missing zone suffix means
+//!   UTC). Without a usable `expires`, the JWT's `exp` claim is used, and
+//!   failing that the configured default lifetime. The result is
+//!   [`Expiry::At`]; auth-core renews the token ahead of that time with one
+//!   login while calls keep using the current token.
+//! * **Calls** made with [`PlaspyClient::send`](auth_core::Authenticated::send)
+//!   carry `Authorization: Bearer <token>`; a `401` means log in again.
+//! * **Logout**: Plaspy has no logout endpoint; [`Authenticated::logout`]
+//!   forgets the cached and stored session (the token stays valid on the
+//!   server until it expires).
+//!
+//! ```no_run
+//! use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+//! use secrecy::SecretString;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), auth_core::AuthError> {
+//! let config = PlaspyConfig::builder()
+//!     .user_name("your_username")
+//!     .api_key(SecretString::from("your_api_key"))
+//!     .build()?;
+//! let provider = PlaspyProvider::new(config);
+//! let devices = provider.endpoint("api/devices")?;
+//! let client = provider.into_client()?;
+//! let response = client.send(client.http().client().get(devices)).await?;
+//! println!("HTTP {}", response.status());
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod config;
+mod error;
+mod protocol;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
+use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
+use chrono::Utc;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub use config::{DEFAULT_BASE_URL, DEFAULT_LIFETIME, PlaspyConfig, PlaspyConfigBuilder};
+pub use error::PlaspyApiError;
+pub use protocol::{ExpirySource, PlaspyLogin};
+
+use protocol::{TokenRequest, TokenResponse};
+
+/// Provider name used in errors and traces.
+pub const PROVIDER: &str = "plaspy";
+/// Path of the token endpoint, relative to the base URL.
+pub const TOKEN_PATH: &str = "api/Auth/Token";
+
+/// An authenticated Plaspy client.
+pub type PlaspyClient = Authenticated<PlaspyProvider>;
+
+/// An `expires` this close to now (or in the past) is not trusted: the clocks
+/// disagree, and the default lifetime is used instead.
+const SKEW_ALLOWANCE: Duration = Duration::from_secs(2);
+
+/// The Plaspy [`Provider`].
+#[derive(Debug)]
+pub struct PlaspyProvider {
+    config: PlaspyConfig,
+}
+
+impl PlaspyProvider {
+    /// A provider for the configured account.
+    pub fn new(config: PlaspyConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PlaspyConfig {
+        &self.config
+    }
+
+    /// A URL below the base URL, e.g. `endpoint("api/devices")`. A leading
+    /// `/` is ignored.
+    pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
+        self.config
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| AuthError::config(format!("invalid Plaspy path {path:?}: {e}")))
+    }
+
+    /// An [`Authenticated`] client with default settings.
+    pub fn into_client(self) -> Result<PlaspyClient, AuthError> {
+        Authenticated::new(self)
+    }
+
+    /// A `{"success":false}` answer (or a problem-details one) as an error.
+    fn failure(&self, status: StatusCode, text: Option<&str>) -> AuthError {
+        let message = match text {
+            Some(t) if !t.trim().is_empty() => excerpt(t.as_bytes(), &[&self.config.api_key]),
+            _ => "the server gave no reason".to_owned(),
+        };
+        let typed = Arc::new(PlaspyApiError {
+            status: status.as_u16(),
+            message: message.clone(),
+        });
+        if status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::FORBIDDEN
+            || is_about_credentials(&message)
+        {
+            AuthError::InvalidCredentials {
+                provider: PROVIDER,
+                message,
+                source: Some(typed),
+            }
+        } else {
+            AuthError::Api {
+                provider: PROVIDER,
+                code: status.as_u16().to_string(),
+                message,
+                retryable: status.is_server_error(),
+                source: Some(typed),
+            }
+        }
+    }
+
+    fn expiry_of(&self, token: &str, expires: Option<&str>) -> PlaspyLogin {
+        let now = Utc::now();
+        let stated = expires.and_then(|text| {
+            let parsed = protocol::parse_expires(text);
+            if parsed.is_none() {
+                tracing::warn!(
+                    provider = PROVIDER,
+                    expires = text,
+                    "unreadable expires; trying the token's exp claim"
+                );
+            }
+            parsed
+        });
+        let (at, source) = match stated {
+            Some(at) => (at, ExpirySource::Expires),
+            None => match protocol::jwt_exp(token) {
+                Some(at) => (at, ExpirySource::JwtExp),
+                None => (
+                    now + chrono::Duration::from_std(self.config.default_lifetime)
+                        .unwrap_or(chrono::Duration::MAX),
+                    ExpirySource::DefaultLifetime,
+                ),
+            },
+        };
+        if at <= now + SKEW_ALLOWANCE {
+            tracing::warn!(provider = PROVIDER, expires = %at, "the token expires in the past or right now (clock skew?); assuming the default lifetime");
+            return PlaspyLogin {
+                expires: now
+                    + chrono::Duration::from_std(self.config.default_lifetime)
+                        .unwrap_or(chrono::Duration::MAX),
+                expiry_source: ExpirySource::DefaultLifetime,
+            };
+        }
+        PlaspyLogin {
+            expires: at,
+            expiry_source: source,
+        }
+    }
+}
+
+/// Whether a failure text is about the user name or key (as the documented
+/// `Invalid API key or username.` is).
+fn is_about_credentials(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "api key",
+        "apikey",
+        "username",
+        "user name",
+        "password",
+        "credential",
+        "unauthorized",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
+}
+
+#[async_trait]
+impl Provider for PlaspyProvider {
+    type Data = PlaspyLogin;
+
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn cache_key(&self) -> String {
+        format!(
+            "{PROVIDER}:{}:{}",
+            self.config.base_url, self.config.user_name
+        )
+    }
+
+    async fn login(&self, http: &HttpClient) -> Result<NewSession<PlaspyLogin>, AuthError> {
+        let url = self.endpoint(TOKEN_PATH)?;
+        let body = TokenRequest {
+            user_name: &self.config.user_name,
+            api_key: self.config.api_key.expose_secret(),
+        };
+        let request = http
+            .client()
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .json(&body);
+        let response = http.send(PROVIDER, request).await?;
+        let headers = response.headers().clone();
+        let (status, body) = http.read_body(PROVIDER, response).await?;
+        let secrets = [&self.config.api_key];
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
+        }
+        if looks_like_html(&body) {
+            return Err(if status.is_success() {
+                unexpected_body(PROVIDER, status, &body, "a JSON token answer", &secrets)
+            } else {
+                status_error(PROVIDER, status, &headers, &body, &secrets)
+            });
+        }
+        let answer: TokenResponse = match serde_json::from_slice(&body) {
+            Ok(answer) => answer,
+            Err(_) if !status.is_success() => {
+                return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
+            }
+            Err(_) => {
+                return Err(parse_json::<TokenResponse>(
+                    PROVIDER,
+                    status,
+                    &body,
+                    "a JSON token answer",
+                    &secrets,
+                )
+                .err()
+                .unwrap_or_else(|| {
+                    unexpected_body(PROVIDER, status, &body, "a JSON token answer", &secrets)
+                }));
+            }
+        };
+        match answer.success {
+            Some(false) => return Err(self.failure(status, answer.error.as_deref())),
+            Some(true) if status.is_success() => {}
+            Some(true) | None if !status.is_success() => {
+                return Err(match answer.title.as_deref().or(answer.error.as_deref()) {
+                    Some(title) => self.failure(status, Some(title)),
+                    None => status_error(PROVIDER, status, &headers, &body, &secrets),
+                });
+            }
+            _ => {
+                return Err(unexpected_body(
+                    PROVIDER,
+                    status,
+                    &body,
+                    "a token answer with a success property",
+                    &secrets,
+                ));
+            }
+        }
+        let token = answer
+            .token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: "the token answer says success but carries no token".to_owned(),
+            })?;
+        if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: "the token holds characters that cannot be sent in an Authorization header"
+                    .to_owned(),
+            });
+        }
+        let login = self.expiry_of(&token, answer.expires.as_deref());
+        Ok(NewSession::new(
+            SecretString::from(token),
+            Expiry::At(login.expires),
+            login,
+        ))
+    }
+
+    // No logout endpoint: the default `logout` (a no-op on the server) lets
+    // `Authenticated::logout` forget the cached and stored session.
+
+    fn authorize(&self, session: &Session<PlaspyLogin>, request: RequestBuilder) -> RequestBuilder {
+        match HeaderValue::from_str(&format!("Bearer {}", session.token().expose_secret())) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                request.header(AUTHORIZATION, value)
+            }
+            // Checked at login; never installed. Sending without it yields a
+            // 401, never a panic.
+            Err(_) => request,
+        }
+    }
+}

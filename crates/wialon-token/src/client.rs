@@ -75,7 +75,10 @@ impl WialonProvider {
     /// The `params` JSON of `token/login`.
     fn login_params(&self) -> String {
         let mut params = serde_json::Map::new();
-        params.insert("token".into(), Value::from(self.config.token.expose_secret()));
+        params.insert(
+            "token".into(),
+            Value::from(self.config.token.expose_secret()),
+        );
         if let Some(user) = &self.config.operate_as {
             params.insert("operateAs".into(), Value::from(user.as_str()));
         }
@@ -126,16 +129,15 @@ fn parse_login(value: Value, token: &SecretString) -> Result<(SecretString, Logi
         }
     };
     map.remove("error");
-    let info: LoginInfo = serde_json::from_value(Value::Object(map)).map_err(|e| {
-        AuthError::UnexpectedResponse {
+    let info: LoginInfo =
+        serde_json::from_value(Value::Object(map)).map_err(|e| AuthError::UnexpectedResponse {
             provider: PROVIDER,
             status: Some(200),
             detail: format!(
                 "the token/login reply has an unexpected shape: {}",
                 excerpt(e.to_string().as_bytes(), &[token, &eid])
             ),
-        }
-    })?;
+        })?;
     Ok((eid, info))
 }
 
@@ -172,13 +174,30 @@ impl Provider for WialonProvider {
         // Real servers send `application/json`; a proxy error page is caught
         // by the JSON parse (no strict header comparison: a charset suffix is
         // fine).
-        let value: Value = parse_json(PROVIDER, status, &body, "a token/login JSON reply", &secrets)?;
+        let value: Value = parse_json(
+            PROVIDER,
+            status,
+            &body,
+            "a token/login JSON reply",
+            &secrets,
+        )?;
         let (eid, info) = parse_login(value, &self.config.token)?;
-        tracing::debug!(user = info.user_name.as_deref().unwrap_or(""), "wialon session opened");
-        Ok(NewSession::new(eid, Expiry::Idle(self.config.idle_timeout), info))
+        tracing::debug!(
+            user = info.user_name.as_deref().unwrap_or(""),
+            "wialon session opened"
+        );
+        Ok(NewSession::new(
+            eid,
+            Expiry::Idle(self.config.idle_timeout),
+            info,
+        ))
     }
 
-    async fn logout(&self, http: &HttpClient, session: &Session<LoginInfo>) -> Result<(), AuthError> {
+    async fn logout(
+        &self,
+        http: &HttpClient,
+        session: &Session<LoginInfo>,
+    ) -> Result<(), AuthError> {
         let request = self.authorize(session, self.ajax_request(http, "core/logout", "{}"));
         let response = http.send(PROVIDER, request).await?;
         let headers = response.headers().clone();
@@ -187,7 +206,13 @@ impl Provider for WialonProvider {
         if !status.is_success() {
             return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
         }
-        let value: Value = parse_json(PROVIDER, status, &body, "a core/logout JSON reply", &secrets)?;
+        let value: Value = parse_json(
+            PROVIDER,
+            status,
+            &body,
+            "a core/logout JSON reply",
+            &secrets,
+        )?;
         match ErrorReply::from_value(&value) {
             None => Ok(()),
             // The session is gone already: that is what logout wanted.
@@ -196,7 +221,11 @@ impl Provider for WialonProvider {
         }
     }
 
-    fn keep_alive_request(&self, http: &HttpClient, _session: &Session<LoginInfo>) -> Option<RequestBuilder> {
+    fn keep_alive_request(
+        &self,
+        http: &HttpClient,
+        _session: &Session<LoginInfo>,
+    ) -> Option<RequestBuilder> {
         Some(http.client().get(self.config.avl_evts_url.clone()))
     }
 
@@ -288,8 +317,9 @@ impl WialonClient {
         params: &impl Serialize,
         quote_body: bool,
     ) -> Result<Value, AuthError> {
-        let params = serde_json::to_string(params)
-            .map_err(|e| AuthError::config(format!("the {svc} params cannot be serialized: {e}")))?;
+        let params = serde_json::to_string(params).map_err(|e| {
+            AuthError::config(format!("the {svc} params cannot be serialized: {e}"))
+        })?;
         let request = self.provider().ajax_request(self.http(), svc, &params);
         let response = self.auth.send(request).await?;
         let headers = response.headers().clone();
@@ -311,7 +341,9 @@ impl WialonClient {
             serde_json::from_slice(&body).map_err(|_| AuthError::UnexpectedResponse {
                 provider: PROVIDER,
                 status: Some(status.as_u16()),
-                detail: format!("expected {what}, got something else (not quoted: it may carry tokens)"),
+                detail: format!(
+                    "expected {what}, got something else (not quoted: it may carry tokens)"
+                ),
             })?
         };
         if let Some(error) = ErrorReply::from_value(&value) {
@@ -327,7 +359,8 @@ impl WialonClient {
             None => json!({}),
         };
         let value = self.call_value("token/list", &params, false).await?;
-        let wire: Vec<TokenRecordWire> = serde_json::from_value(value).map_err(|e| token_shape_error("token/list", &e))?;
+        let wire: Vec<TokenRecordWire> =
+            serde_json::from_value(value).map_err(|e| token_shape_error("token/list", &e))?;
         Ok(wire.into_iter().map(TokenRecord::from).collect())
     }
 
@@ -338,7 +371,11 @@ impl WialonClient {
 
     /// Changes a token (`token/update`, `callMode` `update`): every field of
     /// `params` is sent.
-    pub async fn token_update(&self, token: &SecretString, params: &TokenParams) -> Result<TokenRecord, AuthError> {
+    pub async fn token_update(
+        &self,
+        token: &SecretString,
+        params: &TokenParams,
+    ) -> Result<TokenRecord, AuthError> {
         self.token_update_call(params.to_wire("update", Some(token.expose_secret())))
             .await
     }

@@ -20,9 +20,10 @@ pub const WIALON_HOSTING_ORG: &str = "https://hst-api.wialon.org";
 pub const TOKEN_LEN: usize = 72;
 /// Wialon kills a session after 5 minutes without requests.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Shortest idle timeout accepted: the client treats a session within one
-/// second of its deadline as expired.
-pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Shortest idle timeout accepted (for tests against a simulator with a
+/// shortened idle limit). The client treats a session within
+/// min(1 s, idle / 10) of its idle deadline as expired.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
 
 bitflags::bitflags! {
     /// Which blocks the `token/login` reply contains (`fl`). Combine them
@@ -184,26 +185,30 @@ impl WialonProviderBuilder {
 
     /// Checks the configuration and builds the provider.
     pub fn build(self) -> Result<crate::WialonProvider, AuthError> {
-        let token = self
-            .token
-            .ok_or_else(|| AuthError::config("a Wialon token is required (WialonProvider::builder().token(..))"))?;
+        let token = self.token.ok_or_else(|| {
+            AuthError::config("a Wialon token is required (WialonProvider::builder().token(..))")
+        })?;
         validate_token(&token)?;
-        if let Some(user) = &self.operate_as {
-            if user.trim().is_empty() {
-                return Err(AuthError::config("operate_as must not be empty"));
-            }
+        if self
+            .operate_as
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            return Err(AuthError::config("operate_as must not be empty"));
         }
         if self.idle_timeout < MIN_IDLE_TIMEOUT {
             return Err(AuthError::config(format!(
-                "idle_timeout must be at least {} s",
-                MIN_IDLE_TIMEOUT.as_secs()
+                "idle_timeout must be at least {} ms",
+                MIN_IDLE_TIMEOUT.as_millis()
             )));
         }
         let mut host = Url::parse(self.host.trim())
             .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))?;
         check_base_url(&host, self.allow_insecure_http)?;
         if host.query().is_some() || host.fragment().is_some() {
-            return Err(AuthError::config("the Wialon host URL must not have a query or fragment"));
+            return Err(AuthError::config(
+                "the Wialon host URL must not have a query or fragment",
+            ));
         }
         if !host.path().ends_with('/') {
             let path = format!("{}/", host.path());

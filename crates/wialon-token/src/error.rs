@@ -120,7 +120,9 @@ impl WialonErrorCode {
             Self::AuthServerUnavailable => "authorization server is unavailable",
             Self::ConcurrentRequestLimit => "reached limit of concurrent requests",
             Self::NoMessages => "no messages for selected interval",
-            Self::ItemExists => "item with such unique property already exists or cannot be created",
+            Self::ItemExists => {
+                "item with such unique property already exists or cannot be created"
+            }
             Self::OneRequestAtATime => "only one request is allowed at the moment",
             Self::MessageLimit => "limit of messages has been exceeded",
             Self::ExecutionTimeLimit => "execution time has exceeded the limit",
@@ -150,7 +152,10 @@ impl WialonErrorCode {
     /// Whether a `token/login` answer with this code means the token itself
     /// is bad (4 malformed, 7 not activated, 8 unknown or expired).
     pub fn rejects_token(self) -> bool {
-        matches!(self, Self::InvalidInput | Self::AccessDenied | Self::InvalidCredentials)
+        matches!(
+            self,
+            Self::InvalidInput | Self::AccessDenied | Self::InvalidCredentials
+        )
     }
 }
 
@@ -244,7 +249,9 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1001, 1002, 1003, 1004, 1005, 1006, 1011, 2014, 2015, 77] {
+        for n in [
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1001, 1002, 1003, 1004, 1005, 1006, 1011, 2014, 2015, 77,
+        ] {
             assert_eq!(WialonErrorCode::from_code(n).code(), n);
         }
         assert_eq!(WialonErrorCode::from_code(77), WialonErrorCode::Other(77));

@@ -59,8 +59,8 @@ mod protocol;
 pub use auth_core::{AuthError, Authenticated, Session};
 pub use client::{WialonClient, WialonProvider};
 pub use config::{
-    DEFAULT_IDLE_TIMEOUT, LoginFlags, MIN_IDLE_TIMEOUT, TOKEN_LEN, WIALON_HOSTING, WIALON_HOSTING_EU,
-    WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
+    DEFAULT_IDLE_TIMEOUT, LoginFlags, MIN_IDLE_TIMEOUT, TOKEN_LEN, WIALON_HOSTING,
+    WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
 };
 pub use error::{WialonError, WialonErrorCode};
 pub use protocol::{Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo};

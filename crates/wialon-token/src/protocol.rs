@@ -279,7 +279,11 @@ impl TokenParams {
             Value::from(self.duration.map_or(0, |d| d.as_secs())),
         );
         map.insert("fl".into(), Value::from(self.access_flags));
-        let p = if self.params.is_empty() { "{}" } else { self.params.as_str() };
+        let p = if self.params.is_empty() {
+            "{}"
+        } else {
+            self.params.as_str()
+        };
         map.insert("p".into(), Value::from(p));
         map.insert("items".into(), Value::from(self.items.clone()));
         Value::Object(map)
@@ -415,11 +419,16 @@ mod unix_opt {
 mod secs_opt {
     use super::*;
 
-    pub(super) fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(value.map_or(0, |d| d.as_secs()))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let value = Option::<Value>::deserialize(d)?;
         match value {
             None | Some(Value::Null) => Ok(None),
@@ -439,7 +448,10 @@ mod secs_opt {
 mod token_text {
     use super::*;
 
-    pub(super) fn serialize<S: Serializer>(value: &Option<TokenInfo>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<TokenInfo>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(info) => {
                 let text = serde_json::to_string(info).map_err(serde::ser::Error::custom)?;
@@ -449,18 +461,24 @@ mod token_text {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TokenInfo>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<TokenInfo>, D::Error> {
         let value = Option::<Value>::deserialize(d)?;
         match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-            Some(Value::String(text)) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| de::Error::custom(format!("the token field is not valid escaped JSON ({e})"))),
-            Some(object @ Value::Object(_)) => serde_json::from_value(object)
-                .map(Some)
-                .map_err(|e| de::Error::custom(format!("the token field has an unexpected shape ({e})"))),
-            Some(_) => Err(de::Error::custom("the token field is neither JSON text nor an object")),
+            Some(Value::String(text)) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                de::Error::custom(format!("the token field is not valid escaped JSON ({e})"))
+            }),
+            Some(object @ Value::Object(_)) => {
+                serde_json::from_value(object).map(Some).map_err(|e| {
+                    de::Error::custom(format!("the token field has an unexpected shape ({e})"))
+                })
+            }
+            Some(_) => Err(de::Error::custom(
+                "the token field is neither JSON text nor an object",
+            )),
         }
     }
 }
@@ -526,7 +544,10 @@ mod tests {
         });
         let info: LoginInfo = serde_json::from_value(wire).unwrap();
         assert!(info.features.as_ref().unwrap().unlim);
-        assert_eq!(info.token.as_ref().unwrap().duration, Some(Duration::from_secs(60)));
+        assert_eq!(
+            info.token.as_ref().unwrap().duration,
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(info.token.as_ref().unwrap().activated, None);
         assert!(info.extra.contains_key("base_url"));
         assert!(info.user.as_ref().unwrap().extra.contains_key("ftp"));

@@ -1,0 +1,515 @@
+//! Several OS processes sharing one `RedisStore`: logins, the lockout count,
+//! a Redis outage and a dead lock holder.
+//!
+//! The processes are this test binary started again with `--exact worker
+//! --ignored`; the `worker` test reads commands on stdin and answers on
+//! stdout. The token API the workers log in to runs in the parent test and
+//! counts what reaches it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{AuthError, Authenticated, LockoutRule, TokenStore};
+use auth_redis::RedisStore;
+use common::{ApiProvider, RedisServer, TokenApi};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::time::Instant;
+
+const WORKER_ENV: &str = "AUTH_REDIS_FLEET_WORKER";
+const REPLY: &str = "AUTHREDIS ";
+const PROCESSES: usize = 4;
+
+macro_rules! redis_or_skip {
+    () => {
+        match RedisServer::start() {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+// ------------------------------------------------------------------ worker
+
+/// Entry point of the worker processes (does nothing unless started by the
+/// tests below, which set `AUTH_REDIS_FLEET_WORKER`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "worker process of the multi-process tests; they start it themselves"]
+async fn worker() {
+    if std::env::var_os(WORKER_ENV).is_none() {
+        eprintln!("the worker runs only inside the multi-process tests");
+        return;
+    }
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} not set"));
+    let store = RedisStore::builder(env("W_REDIS"))
+        .prefix("fleet")
+        .op_timeout(Duration::from_millis(300))
+        .outage_cooldown(Duration::from_millis(500))
+        .connect_lazily(true)
+        .build()
+        .await
+        .expect("store");
+    let base = auth_core::url::Url::parse(&env("W_API")).unwrap();
+    let mut provider = ApiProvider::new(base, &env("W_PASSWORD"));
+    provider.login_timeout = Duration::from_millis(env("W_LOGIN_TIMEOUT_MS").parse().unwrap());
+    if let Ok(rule) = std::env::var("W_LOCKOUT") {
+        let (max, window) = rule.split_once(':').unwrap();
+        provider.lockout = Some(LockoutRule {
+            max_failures: max.parse().unwrap(),
+            window: Duration::from_millis(window.parse().unwrap()),
+        });
+    }
+    let client = Authenticated::builder(provider)
+        .store(Arc::new(store.clone()))
+        .lock_poll_interval(Duration::from_millis(20))
+        .build()
+        .expect("client");
+    println!("{REPLY}ready pid={}", std::process::id());
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or_default();
+        let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+        match command {
+            "send" => {
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in 0..n {
+                    let client = client.clone();
+                    tasks.spawn(async move {
+                        let request = client.provider().api_request(client.http());
+                        match client.send(request).await {
+                            Ok(r) if r.status() == 200 => Ok(()),
+                            Ok(r) => Err(format!("HTTP {}", r.status())),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    });
+                }
+                report(&client, tasks).await;
+            }
+            "session" => {
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in 0..n {
+                    let client = client.clone();
+                    tasks.spawn(async move {
+                        client.session().await.map(|_| ()).map_err(|e| match e {
+                            AuthError::LockedOut { .. } => "locked_out".to_owned(),
+                            AuthError::InvalidCredentials { .. } => "invalid".to_owned(),
+                            AuthError::BackingOff { .. } => "backing_off".to_owned(),
+                            other => other.to_string(),
+                        })
+                    });
+                }
+                report(&client, tasks).await;
+            }
+            "wait-redis" => {
+                let deadline = Instant::now() + Duration::from_secs(15);
+                let mut up = false;
+                while Instant::now() < deadline {
+                    if store.ping().await.is_ok() && store.failures("probe").await.is_ok() {
+                        up = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                println!("{REPLY}redis up={up}");
+            }
+            "quit" => break,
+            other => println!("{REPLY}unknown command {other}"),
+        }
+    }
+}
+
+async fn report(
+    client: &Authenticated<ApiProvider>,
+    mut tasks: tokio::task::JoinSet<Result<(), String>>,
+) {
+    let mut ok = 0;
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task panicked") {
+            Ok(()) => ok += 1,
+            Err(e) => *errors.entry(e.replace(' ', "_")).or_default() += 1,
+        }
+    }
+    let stats = client.stats();
+    let mut line = format!(
+        "{REPLY}ok={ok} logins={} adopted={} relogins={} failed_logins={}",
+        stats.logins, stats.adopted, stats.relogins, stats.failed_logins
+    );
+    for (error, count) in errors {
+        line.push_str(&format!(" err:{error}={count}"));
+    }
+    println!("{line}");
+}
+
+// ------------------------------------------------------------------ parent
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+#[derive(Debug, Default)]
+struct Reply(HashMap<String, String>);
+
+impl Reply {
+    fn num(&self, key: &str) -> u64 {
+        self.0.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    fn errors(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.starts_with("err:"))
+            .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+            .sum()
+    }
+}
+
+struct Setup<'a> {
+    redis: &'a RedisServer,
+    api: &'a TokenApi,
+    password: &'a str,
+    lockout: Option<&'a str>,
+    login_timeout: Duration,
+}
+
+impl Worker {
+    async fn spawn(setup: &Setup<'_>) -> Self {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = Command::new(exe);
+        cmd.args(["--exact", "worker", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(WORKER_ENV, "1")
+            .env("W_REDIS", setup.redis.url())
+            .env("W_API", setup.api.base.as_str())
+            .env("W_PASSWORD", setup.password)
+            .env(
+                "W_LOGIN_TIMEOUT_MS",
+                setup.login_timeout.as_millis().to_string(),
+            )
+            .env_remove("W_LOCKOUT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(rule) = setup.lockout {
+            cmd.env("W_LOCKOUT", rule);
+        }
+        let mut child = cmd.spawn().expect("spawn worker");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut worker = Self {
+            child,
+            stdin,
+            lines,
+        };
+        let ready = worker.reply().await;
+        assert!(ready.0.contains_key("ready"), "{ready:?}");
+        worker
+    }
+
+    async fn spawn_many(setup: &Setup<'_>, n: usize) -> Vec<Self> {
+        let mut workers = Vec::new();
+        for _ in 0..n {
+            workers.push(Self::spawn(setup).await);
+        }
+        workers
+    }
+
+    async fn send(&mut self, command: &str) {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .expect("worker stdin");
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn reply(&mut self) -> Reply {
+        let read = async {
+            loop {
+                let line = self
+                    .lines
+                    .next_line()
+                    .await
+                    .expect("worker stdout")
+                    .expect("worker exited early");
+                if let Some(rest) = line.strip_prefix(REPLY) {
+                    let mut map = HashMap::new();
+                    for word in rest.split_whitespace() {
+                        let (k, v) = word.split_once('=').unwrap_or((word, ""));
+                        map.insert(k.to_owned(), v.to_owned());
+                    }
+                    return Reply(map);
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(40), read)
+            .await
+            .expect("worker answers in time")
+    }
+
+    async fn quit(mut self) {
+        self.send("quit").await;
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("worker exits")
+            .unwrap();
+        assert!(status.success(), "worker failed (panicked?): {status}");
+    }
+}
+
+/// Sends `command` to every worker at once, then collects the replies.
+async fn all(workers: &mut [Worker], command: &str) -> Vec<Reply> {
+    for w in workers.iter_mut() {
+        w.send(command).await;
+    }
+    let mut replies = Vec::new();
+    for w in workers.iter_mut() {
+        replies.push(w.reply().await);
+    }
+    replies
+}
+
+fn sum(replies: &[Reply], key: &str) -> u64 {
+    replies.iter().map(|r| r.num(key)).sum()
+}
+
+fn assert_all_ok(replies: &[Reply], per_worker: u64, phase: &str) {
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r.num("ok"), per_worker, "{phase}: worker {i}: {r:?}");
+        assert_eq!(r.errors(), 0, "{phase}: worker {i}: {r:?}");
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let redis = redis_or_skip!();
+    let lifetime = Duration::from_secs(3);
+    let api = TokenApi::start("right", lifetime).await;
+    let setup = Setup {
+        redis: &redis,
+        api: &api,
+        password: "right",
+        lockout: None,
+        login_timeout: Duration::from_secs(5),
+    };
+    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let tasks = 250;
+
+    // First calls: 4 x 250 concurrent tasks, one login in total.
+    let started = Instant::now();
+    let first = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&first, tasks, "first calls");
+    let first_logins = api.logins();
+    println!(
+        "first calls: {} requests from {PROCESSES} processes -> {first_logins} login(s) at the server; adopted by {} process(es)",
+        PROCESSES as u64 * tasks,
+        sum(&first, "adopted")
+    );
+    assert_eq!(first_logins, 1);
+    assert_eq!(sum(&first, "logins"), 1);
+    assert_eq!(sum(&first, "adopted"), PROCESSES as u64 - 1);
+
+    // At expiry: every process finds its session expired at once.
+    api.set_lifetime(Duration::from_secs(60));
+    let wait = (lifetime + Duration::from_millis(100)).saturating_sub(started.elapsed());
+    tokio::time::sleep(wait).await;
+    let expiry = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&expiry, tasks, "at expiry");
+    let expiry_logins = api.logins() - first_logins;
+    println!("at expiry: {expiry_logins} login(s)");
+    assert_eq!(expiry_logins, 1);
+
+    // A 401 storm: the server revokes the token; 1,000 requests are
+    // rejected at once across the fleet.
+    api.revoke_all();
+    let rejected_before = api.rejected();
+    let storm = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&storm, tasks, "401 storm");
+    let storm_logins = api.logins() - first_logins - expiry_logins;
+    let rejected = api.rejected() - rejected_before;
+    println!("401 storm: {rejected} rejected request(s) -> {storm_logins} login(s)");
+    assert!(rejected >= PROCESSES as u64, "every process saw the storm");
+    assert_eq!(storm_logins, 1);
+    assert_eq!(api.failed_logins(), 0);
+
+    for w in workers {
+        w.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_count_is_shared_by_the_fleet() {
+    let redis = redis_or_skip!();
+    let api = TokenApi::start("right", Duration::from_secs(60)).await;
+    // Wrong key everywhere; the provider's rule: 4 failures per 60 s.
+    let setup = Setup {
+        redis: &redis,
+        api: &api,
+        password: "wrong",
+        lockout: Some("4:60000"),
+        login_timeout: Duration::from_secs(5),
+    };
+    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        replies.extend(all(&mut workers, "session 20").await);
+        // Past each process's own back-off (500 ms +- 20 %).
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let attempts = api.login_requests();
+    println!(
+        "lockout: {PROCESSES} processes x 3 rounds x 20 tasks with a wrong key -> {attempts} attempt(s) at the server (rule: 4 per window)"
+    );
+    assert!(attempts <= 4, "{attempts} attempts reached the server");
+    assert!(attempts >= 1);
+    assert_eq!(api.logins(), 0);
+    for r in &replies {
+        assert_eq!(r.num("ok"), 0, "{r:?}");
+    }
+    // The last round was refused locally everywhere.
+    for r in &replies[replies.len() - PROCESSES..] {
+        assert_eq!(r.num("err:locked_out"), 20, "{r:?}");
+    }
+
+    // A process that starts afterwards is refused without contacting the
+    // server: the count lives in Redis.
+    let mut late = Worker::spawn(&setup).await;
+    late.send("session 5").await;
+    let reply = late.reply().await;
+    assert_eq!(reply.num("err:locked_out"), 5, "{reply:?}");
+    assert_eq!(api.login_requests(), attempts);
+    late.quit().await;
+    for w in workers {
+        w.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
+    let mut redis = redis_or_skip!();
+    let api = TokenApi::start("right", Duration::from_secs(60)).await;
+    let setup = Setup {
+        redis: &redis,
+        api: &api,
+        password: "right",
+        lockout: None,
+        login_timeout: Duration::from_secs(5),
+    };
+    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let tasks = 50;
+
+    let shared = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&shared, tasks, "before the outage");
+    assert_eq!(api.logins(), 1);
+
+    // Redis dies and the provider revokes the session: every process logs
+    // in on its own (at most once each), and no call fails.
+    redis.kill();
+    api.revoke_all();
+    let before = api.logins();
+    let down = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&down, tasks, "Redis down");
+    let down_logins = api.logins() - before;
+    println!("Redis down: {down_logins} login(s) for {PROCESSES} processes");
+    assert!((1..=PROCESSES as u64).contains(&down_logins), "{down_logins}");
+    for (old, new) in shared.iter().zip(&down) {
+        assert!(new.num("logins") - old.num("logins") <= 1, "{new:?}");
+    }
+
+    // Redis is back (empty): the processes reconnect by themselves and
+    // share again: one login for the next rejection.
+    redis.restart();
+    for r in all(&mut workers, "wait-redis").await {
+        assert_eq!(r.0.get("up").map(String::as_str), Some("true"), "{r:?}");
+    }
+    api.revoke_all();
+    let before = api.logins();
+    let back = all(&mut workers, &format!("send {tasks}")).await;
+    assert_all_ok(&back, tasks, "Redis back");
+    let back_logins = api.logins() - before;
+    println!("Redis back: {back_logins} login(s)");
+    assert_eq!(back_logins, 1);
+
+    for w in workers {
+        w.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
+    let redis = redis_or_skip!();
+    let api = TokenApi::start("right", Duration::from_secs(60)).await;
+    let login_timeout = Duration::from_millis(1000);
+    // auth-core holds the login lock for the login timeout + 5 s.
+    let lock_ttl = login_timeout + Duration::from_secs(5);
+    let setup = Setup {
+        redis: &redis,
+        api: &api,
+        password: "right",
+        lockout: None,
+        login_timeout,
+    };
+
+    // The holder takes the lock, its login hangs, and it is killed.
+    api.set_hang_logins(true);
+    let mut holder = Worker::spawn(&setup).await;
+    holder.send("session 1").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.login_requests() == 0 {
+        assert!(Instant::now() < deadline, "the holder never logged in");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let locked_at = Instant::now();
+    holder.child.start_kill().unwrap();
+    holder.child.wait().await.unwrap();
+    drop(holder);
+    api.set_hang_logins(false);
+
+    // The dead process left its lock behind.
+    let store = RedisStore::builder(redis.url())
+        .prefix("fleet")
+        .build()
+        .await
+        .unwrap();
+    let provider = {
+        let mut p = ApiProvider::new(api.base.clone(), "right");
+        p.login_timeout = login_timeout;
+        p
+    };
+    let key = auth_core::Provider::cache_key(&provider);
+    assert!(
+        store.try_lock(&key, lock_ttl).await.unwrap().is_none(),
+        "the dead holder's lock is still there"
+    );
+
+    // Another process (here: this one) waits for the lock to expire, then
+    // logs in.
+    let client = Authenticated::builder(provider)
+        .store(Arc::new(store))
+        .lock_poll_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let session = client.session().await.expect("login after the lock expired");
+    let waited = locked_at.elapsed();
+    println!(
+        "dead lock holder: the next login went out {} ms after the holder took the lock (lock TTL {} ms)",
+        waited.as_millis(),
+        lock_ttl.as_millis()
+    );
+    assert!(session.generation() > 0);
+    assert_eq!(api.logins(), 1);
+    assert!(waited <= lock_ttl + Duration::from_millis(1500), "{waited:?}");
+    assert!(
+        waited >= lock_ttl - Duration::from_millis(1500),
+        "it did wait for the lock: {waited:?}"
+    );
+}

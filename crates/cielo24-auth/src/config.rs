@@ -1,0 +1,270 @@
+//! Configuration: [`Cielo24Builder`] validates everything at
+//! [`build`](Cielo24Builder::build).
+
+use std::time::Duration;
+
+use auth_core::AuthError;
+use auth_core::http::check_base_url;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::Cielo24Provider;
+
+/// Production API host.
+pub const PRODUCTION_URL: &str = "https://api.cielo24.com";
+/// Sandbox API host.
+pub const SANDBOX_URL: &str = "https://sandbox.cielo24.com";
+/// The API version this crate speaks.
+pub const DEFAULT_API_VERSION: u32 = 1;
+/// cielo24 tokens die after this long without a call.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Where the login call carries the username and secret.
+///
+/// The default is [`Headers`](Self::Headers): with
+/// [`Query`](Self::Query) the password or secure key becomes part of the
+/// URL, and URLs end up in web-server access logs, proxy logs and traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CredentialPlacement {
+    /// `x-auth-user` plus `x-auth-password` (or `x-auth-key`) or
+    /// `x-auth-securekey` headers. Default.
+    #[default]
+    Headers,
+    /// `username` plus `password` or `securekey` query parameters.
+    Query,
+}
+
+/// Which header carries a password when credentials go in headers.
+///
+/// The login page's table names `x-auth-password`; its own example request
+/// and the public Python and Ruby SDKs send `x-auth-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasswordHeader {
+    /// `x-auth-password`, as the parameter table documents. Default.
+    #[default]
+    XAuthPassword,
+    /// `x-auth-key`, as the example request and the SDKs send.
+    XAuthKey,
+}
+
+impl PasswordHeader {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::XAuthPassword => "x-auth-password",
+            Self::XAuthKey => "x-auth-key",
+        }
+    }
+}
+
+/// The secret a login uses.
+#[derive(Debug, Clone)]
+pub(crate) enum Credential {
+    Password(SecretString),
+    SecureKey(SecretString),
+}
+
+impl Credential {
+    pub(crate) fn secret(&self) -> &SecretString {
+        match self {
+            Self::Password(s) | Self::SecureKey(s) => s,
+        }
+    }
+}
+
+/// Builds a [`Cielo24Provider`].
+///
+/// ```
+/// use cielo24_auth::{Cielo24Provider, CredentialPlacement};
+/// use secrecy::SecretString;
+///
+/// let provider = Cielo24Provider::builder()
+///     .username("john_doe")
+///     .secure_key(SecretString::from("968a8b637a5040159424872fffdb895b"))
+///     .sandbox()
+///     .credential_placement(CredentialPlacement::Headers)
+///     .build()?;
+/// assert_eq!(provider.base_url().as_str(), "https://sandbox.cielo24.com/");
+/// # Ok::<(), auth_core::AuthError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Cielo24Builder {
+    username: Option<String>,
+    password: Option<SecretString>,
+    secure_key: Option<SecretString>,
+    base_url: Option<Url>,
+    sandbox: bool,
+    api_version: u32,
+    placement: CredentialPlacement,
+    password_header: PasswordHeader,
+    idle_timeout: Duration,
+    allow_insecure_http: bool,
+}
+
+impl Default for Cielo24Builder {
+    fn default() -> Self {
+        Self {
+            username: None,
+            password: None,
+            secure_key: None,
+            base_url: None,
+            sandbox: false,
+            api_version: DEFAULT_API_VERSION,
+            placement: CredentialPlacement::default(),
+            password_header: PasswordHeader::default(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl Cielo24Builder {
+    /// The account's username (required).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Log in with the account password. Exactly one of `password` and
+    /// [`secure_key`](Self::secure_key) is required.
+    pub fn password(mut self, password: SecretString) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Log in with a long-term secure key (from `generate_api_key`, see
+    /// [`Cielo24ClientExt::generate_api_key`](crate::Cielo24ClientExt::generate_api_key)).
+    pub fn secure_key(mut self, secure_key: SecretString) -> Self {
+        self.secure_key = Some(secure_key);
+        self
+    }
+
+    /// A custom base URL (a proxy, or the simulator). `https` is required
+    /// except for loopback hosts, unless
+    /// [`allow_insecure_http`](Self::allow_insecure_http). Default:
+    /// [`PRODUCTION_URL`].
+    pub fn base_url(mut self, url: Url) -> Self {
+        self.base_url = Some(url);
+        self
+    }
+
+    /// Use the sandbox, [`SANDBOX_URL`] (ignored when
+    /// [`base_url`](Self::base_url) is set).
+    pub fn sandbox(mut self) -> Self {
+        self.sandbox = true;
+        self
+    }
+
+    /// The `v` parameter sent on every call. Default 1 (the only version
+    /// cielo24 documents).
+    pub fn api_version(mut self, version: u32) -> Self {
+        self.api_version = version;
+        self
+    }
+
+    /// Where the login call carries the credentials. Default
+    /// [`CredentialPlacement::Headers`], which keeps secrets out of URLs
+    /// (and so out of server and proxy logs).
+    pub fn credential_placement(mut self, placement: CredentialPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Which header carries a password. Default
+    /// [`PasswordHeader::XAuthPassword`].
+    pub fn password_header(mut self, header: PasswordHeader) -> Self {
+        self.password_header = header;
+        self
+    }
+
+    /// How long the server keeps an unused token. Default 1 hour.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
+    }
+
+    /// Allow a plain `http` base URL to a non-loopback host. Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<Cielo24Provider, AuthError> {
+        let username = self
+            .username
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| AuthError::config("cielo24: a username is required"))?;
+        if username.chars().any(char::is_control) {
+            return Err(AuthError::config(
+                "cielo24: the username contains control characters",
+            ));
+        }
+        let credential = match (self.password, self.secure_key) {
+            (Some(p), None) => Credential::Password(p),
+            (None, Some(k)) => Credential::SecureKey(k),
+            (None, None) => {
+                return Err(AuthError::config(
+                    "cielo24: a password or a secure key is required",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(AuthError::config(
+                    "cielo24: configure either a password or a secure key, not both",
+                ));
+            }
+        };
+        let secret = credential.secret().expose_secret();
+        if secret.is_empty() {
+            return Err(AuthError::config(
+                "cielo24: the password or secure key is empty",
+            ));
+        }
+        if secret.chars().any(char::is_control) {
+            return Err(AuthError::config(
+                "cielo24: the password or secure key contains control characters",
+            ));
+        }
+        if let Credential::SecureKey(key) = &credential {
+            if !key
+                .expose_secret()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-')
+            {
+                return Err(AuthError::config(
+                    "cielo24: a secure key is a hex string (as generate_api_key returns it)",
+                ));
+            }
+        }
+        if self.api_version == 0 {
+            return Err(AuthError::config(
+                "cielo24: the API version must be positive",
+            ));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(AuthError::config(
+                "cielo24: the idle timeout must be positive",
+            ));
+        }
+        let base_url = match self.base_url {
+            Some(url) => url,
+            None if self.sandbox => Url::parse(SANDBOX_URL).expect("valid constant URL"),
+            None => Url::parse(PRODUCTION_URL).expect("valid constant URL"),
+        };
+        check_base_url(&base_url, self.allow_insecure_http)?;
+        if base_url.query().is_some() || base_url.fragment().is_some() {
+            return Err(AuthError::config(
+                "cielo24: the base URL must not have a query or fragment",
+            ));
+        }
+        Ok(Cielo24Provider {
+            username,
+            credential,
+            base_url,
+            api_version: self.api_version.to_string(),
+            placement: self.placement,
+            password_header: self.password_header,
+            idle_timeout: self.idle_timeout,
+        })
+    }
+}

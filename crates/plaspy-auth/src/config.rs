@@ -1,0 +1,156 @@
+//! Client configuration: user name, API key, base URL, default lifetime.
+
+use std::fmt;
+use std::time::Duration;
+
+use auth_core::AuthError;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// The documented base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.plaspy.com";
+
+/// Lifetime assumed for a token whose answer has neither a usable `expires`
+/// nor a JWT `exp` claim, unless configured otherwise.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Validated configuration of a [`PlaspyProvider`](crate::PlaspyProvider).
+///
+/// `Debug` redacts the API key.
+#[derive(Clone)]
+pub struct PlaspyConfig {
+    pub(crate) user_name: String,
+    pub(crate) api_key: SecretString,
+    pub(crate) base_url: Url,
+    pub(crate) default_lifetime: Duration,
+}
+
+impl fmt::Debug for PlaspyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlaspyConfig")
+            .field("user_name", &self.user_name)
+            .field("api_key", &"[REDACTED]")
+            .field("base_url", &self.base_url.as_str())
+            .field("default_lifetime", &self.default_lifetime)
+            .finish()
+    }
+}
+
+impl PlaspyConfig {
+    /// A builder.
+    pub fn builder() -> PlaspyConfigBuilder {
+        PlaspyConfigBuilder::default()
+    }
+
+    /// The user name.
+    pub fn user_name(&self) -> &str {
+        &self.user_name
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// Lifetime assumed when the server states none.
+    pub fn default_lifetime(&self) -> Duration {
+        self.default_lifetime
+    }
+}
+
+/// Builds a [`PlaspyConfig`]; [`build`](Self::build) validates it.
+#[derive(Default)]
+#[must_use]
+pub struct PlaspyConfigBuilder {
+    user_name: Option<String>,
+    api_key: Option<SecretString>,
+    base_url: Option<Url>,
+    default_lifetime: Option<Duration>,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for PlaspyConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlaspyConfigBuilder")
+            .field("user_name", &self.user_name)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("default_lifetime", &self.default_lifetime)
+            .finish()
+    }
+}
+
+impl PlaspyConfigBuilder {
+    /// The ALTAGAMA GPS user name, sent as `userName` (required).
+    pub fn user_name(mut self, user_name: impl Into<String>) -> Self {
+        self.user_name = Some(user_name.into());
+        self
+    }
+
+    /// The API key, sent as `apiKey` (required).
+    pub fn api_key(mut self, api_key: SecretString) -> Self {
+        self.api_key = Some(api_key);
+        self
+    }
+
+    /// The API base URL. Default [`DEFAULT_BASE_URL`].
+    pub fn base_url(mut self, base_url: Url) -> Self {
+        self.base_url = Some(base_url);
+        self
+    }
+
+    /// Lifetime assumed when the token answer has no usable `expires` and the
+    /// token no `exp` claim. Default [`DEFAULT_LIFETIME`] (1 hour).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Allow a plain-`http` base URL to a non-loopback host (a trusted network
+    /// only). Off by default.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<PlaspyConfig, AuthError> {
+        let user_name = self
+            .user_name
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| AuthError::config("Plaspy userName is required"))?;
+        let api_key = self
+            .api_key
+            .filter(|k| !k.expose_secret().trim().is_empty())
+            .ok_or_else(|| AuthError::config("Plaspy apiKey is required"))?;
+        let mut base_url = match self.base_url {
+            Some(url) => url,
+            None => Url::parse(DEFAULT_BASE_URL).expect("constant URL"),
+        };
+        auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
+        if base_url.cannot_be_a_base()
+            || base_url.query().is_some()
+            || base_url.fragment().is_some()
+        {
+            return Err(AuthError::config(
+                "the Plaspy base URL must be a plain http(s) URL without query or fragment",
+            ));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let default_lifetime = self.default_lifetime.unwrap_or(DEFAULT_LIFETIME);
+        if default_lifetime < Duration::from_secs(5) {
+            return Err(AuthError::config(
+                "the default token lifetime must be at least 5 seconds",
+            ));
+        }
+        Ok(PlaspyConfig {
+            user_name,
+            api_key,
+            base_url,
+            default_lifetime,
+        })
+    }
+}
