@@ -208,8 +208,14 @@ mod tests {
             codec.decode("acct", 5, &raw).unwrap().token.expose_secret(),
             "tok-en-secret"
         );
-        assert!(codec.decode("other", 5, &raw).is_err(), "bound to the account");
-        assert!(codec.decode("acct", 6, &raw).is_err(), "bound to the generation");
+        assert!(
+            codec.decode("other", 5, &raw).is_err(),
+            "bound to the account"
+        );
+        assert!(
+            codec.decode("acct", 6, &raw).is_err(),
+            "bound to the generation"
+        );
         let mut tampered = raw.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

@@ -246,7 +246,11 @@ pub(crate) fn redact_url(raw: &str) -> String {
             .query_pairs()
             .map(|(k, v)| {
                 let secret = matches!(k.to_ascii_lowercase().as_str(), "pass" | "password");
-                let v = if secret { "REDACTED".to_owned() } else { v.into_owned() };
+                let v = if secret {
+                    "REDACTED".to_owned()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();
@@ -269,7 +273,10 @@ mod tests {
             redact_url("redis://:hunter2@127.0.0.1"),
             "redis://:REDACTED@127.0.0.1"
         );
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
         let unix = redact_url("redis+unix:///tmp/r.sock?db=1&pass=hunter2");
         assert!(!unix.contains("hunter2") && unix.contains("db=1"), "{unix}");
         assert!(!redact_url("hunter2 not a url").contains("hunter2"));

@@ -11,7 +11,7 @@
 //! * **the session**, with a TTL matching its expiry; other processes adopt it
 //!   instead of logging in. A rejection removes it only if it is still the
 //!   rejected *generation* (compare-and-delete in Lua).
-//! * **generation numbers** (`INCR`, floored at the Redis clock in ms so they
+//! * **generation numbers** (`INCR`, floored at the Redis clock in µs so they
 //!   keep growing even if Redis restarts without persistence).
 //! * **the login lock** (`SET key token NX PX ttl`, released by
 //!   compare-and-delete): one process logs in, the others poll the store and

@@ -37,13 +37,14 @@ end
 return 0
 ";
 
-/// INCR, floored at the server clock in milliseconds, so generations keep
-/// growing even when Redis loses its data (a restart without persistence).
+/// INCR, floored at the server clock in microseconds, so generations keep
+/// growing even when Redis loses its data (a restart without persistence):
+/// they would go backwards only with more than one login per microsecond.
 const NEXT_GENERATION: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local g = redis.call('INCR', KEYS[1])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 if g < now then
   redis.call('SET', KEYS[1], string.format('%d', now))
   g = now
@@ -294,10 +295,12 @@ impl RedisStore {
 
     fn mark_unavailable(&self) {
         if !self.inner.outage_cooldown.is_zero() {
-            let until = self
-                .now_ms()
-                .saturating_add(u64::try_from(self.inner.outage_cooldown.as_millis()).unwrap_or(u64::MAX));
-            self.inner.unavailable_until.fetch_max(until, Ordering::Relaxed);
+            let until = self.now_ms().saturating_add(
+                u64::try_from(self.inner.outage_cooldown.as_millis()).unwrap_or(u64::MAX),
+            );
+            self.inner
+                .unavailable_until
+                .fetch_max(until, Ordering::Relaxed);
         }
     }
 
@@ -351,7 +354,9 @@ fn is_outage(error: &RedisError) -> bool {
 }
 
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, i64::MAX as u64)
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, i64::MAX as u64)
 }
 
 fn count_of(n: i64) -> u32 {
@@ -403,7 +408,10 @@ impl TokenStore for RedisStore {
             // whatever was stored.
             return self
                 .run("save", async move {
-                    redis::cmd("DEL").arg(&redis_key).query_async::<()>(&mut conn).await
+                    redis::cmd("DEL")
+                        .arg(&redis_key)
+                        .query_async::<()>(&mut conn)
+                        .await
                 })
                 .await;
         }
@@ -516,11 +524,7 @@ impl TokenStore for RedisStore {
         })
     }
 
-    async fn record_failure(
-        &self,
-        key: &str,
-        window: Duration,
-    ) -> Result<FailureCount, AuthError> {
+    async fn record_failure(&self, key: &str, window: Duration) -> Result<FailureCount, AuthError> {
         let redis_key = self.key(key, Kind::Failures);
         let mut conn = self.inner.connection.clone();
         let script = &self.inner.scripts.record_failure;
@@ -546,7 +550,10 @@ impl TokenStore for RedisStore {
         if ttl.as_millis() == 0 || count == 0 {
             return self
                 .run("set_failures", async move {
-                    redis::cmd("DEL").arg(&redis_key).query_async::<()>(&mut conn).await
+                    redis::cmd("DEL")
+                        .arg(&redis_key)
+                        .query_async::<()>(&mut conn)
+                        .await
                 })
                 .await;
         }
@@ -567,7 +574,10 @@ impl TokenStore for RedisStore {
         let redis_key = self.key(key, Kind::Failures);
         let mut conn = self.inner.connection.clone();
         self.run("reset_failures", async move {
-            redis::cmd("DEL").arg(&redis_key).query_async::<()>(&mut conn).await
+            redis::cmd("DEL")
+                .arg(&redis_key)
+                .query_async::<()>(&mut conn)
+                .await
         })
         .await
     }
@@ -580,7 +590,9 @@ mod tests {
     #[test]
     fn scrubs_every_form_of_the_password() {
         let s = Secrets::of_url("redis://user:p%40ss-hunter2@h:1/0");
-        let msg = s.scrub("auth failed for redis://user:p%40ss-hunter2@h:1/0 with p@ss-hunter2 / p%40ss-hunter2");
+        let msg = s.scrub(
+            "auth failed for redis://user:p%40ss-hunter2@h:1/0 with p@ss-hunter2 / p%40ss-hunter2",
+        );
         assert!(!msg.contains("hunter2"), "{msg}");
         let q = Secrets::of_url("redis+unix:///tmp/s?pass=qhunter2");
         assert!(!q.scrub("x qhunter2 y").contains("qhunter2"));

@@ -184,20 +184,26 @@ impl Worker {
     async fn spawn(setup: &Setup<'_>) -> Self {
         let exe = std::env::current_exe().expect("test binary");
         let mut cmd = Command::new(exe);
-        cmd.args(["--exact", "worker", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(WORKER_ENV, "1")
-            .env("W_REDIS", setup.redis.url())
-            .env("W_API", setup.api.base.as_str())
-            .env("W_PASSWORD", setup.password)
-            .env(
-                "W_LOGIN_TIMEOUT_MS",
-                setup.login_timeout.as_millis().to_string(),
-            )
-            .env_remove("W_LOCKOUT")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.args([
+            "--exact",
+            "worker",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WORKER_ENV, "1")
+        .env("W_REDIS", setup.redis.url())
+        .env("W_API", setup.api.base.as_str())
+        .env("W_PASSWORD", setup.password)
+        .env(
+            "W_LOGIN_TIMEOUT_MS",
+            setup.login_timeout.as_millis().to_string(),
+        )
+        .env_remove("W_LOCKOUT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
         if let Some(rule) = setup.lockout {
             cmd.env("W_LOCKOUT", rule);
         }
@@ -239,7 +245,9 @@ impl Worker {
                     .await
                     .expect("worker stdout")
                     .expect("worker exited early");
-                if let Some(rest) = line.strip_prefix(REPLY) {
+                // libtest may have printed "test worker ... " on the line.
+                if let Some(at) = line.find(REPLY) {
+                    let rest = &line[at + REPLY.len()..];
                     let mut map = HashMap::new();
                     for word in rest.split_whitespace() {
                         let (k, v) = word.split_once('=').unwrap_or((word, ""));
@@ -420,7 +428,10 @@ async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
     assert_all_ok(&down, tasks, "Redis down");
     let down_logins = api.logins() - before;
     println!("Redis down: {down_logins} login(s) for {PROCESSES} processes");
-    assert!((1..=PROCESSES as u64).contains(&down_logins), "{down_logins}");
+    assert!(
+        (1..=PROCESSES as u64).contains(&down_logins),
+        "{down_logins}"
+    );
     for (old, new) in shared.iter().zip(&down) {
         assert!(new.num("logins") - old.num("logins") <= 1, "{new:?}");
     }
@@ -498,7 +509,10 @@ async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
         .lock_poll_interval(Duration::from_millis(20))
         .build()
         .unwrap();
-    let session = client.session().await.expect("login after the lock expired");
+    let session = client
+        .session()
+        .await
+        .expect("login after the lock expired");
     let waited = locked_at.elapsed();
     println!(
         "dead lock holder: the next login went out {} ms after the holder took the lock (lock TTL {} ms)",
@@ -507,7 +521,10 @@ async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
     );
     assert!(session.generation() > 0);
     assert_eq!(api.logins(), 1);
-    assert!(waited <= lock_ttl + Duration::from_millis(1500), "{waited:?}");
+    assert!(
+        waited <= lock_ttl + Duration::from_millis(1500),
+        "{waited:?}"
+    );
     assert!(
         waited >= lock_ttl - Duration::from_millis(1500),
         "it did wait for the lock: {waited:?}"

@@ -85,10 +85,16 @@ async fn sessions_round_trip_with_ttl_and_replace() {
 
     // The TTL expires it.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(store.load(KEY).await.unwrap().is_none(), "expired with its TTL");
+    assert!(
+        store.load(KEY).await.unwrap().is_none(),
+        "expired with its TTL"
+    );
 
     // No TTL: kept (until rejected); a zero TTL stores nothing.
-    store.save(KEY, &stored(3, "tok-three"), None).await.unwrap();
+    store
+        .save(KEY, &stored(3, "tok-three"), None)
+        .await
+        .unwrap();
     let pttl: i64 = redis::cmd("PTTL")
         .arg(store.session_key(KEY))
         .query_async(&mut raw)
@@ -123,14 +129,23 @@ async fn remove_compares_the_generation() {
     let redis = redis_or_skip!();
     let store = store(&redis).await;
     store.save(KEY, &stored(5, "tok-five"), None).await.unwrap();
-    assert!(!store.remove(KEY, Some(4)).await.unwrap(), "older generation");
-    assert!(!store.remove(KEY, Some(6)).await.unwrap(), "other generation");
+    assert!(
+        !store.remove(KEY, Some(4)).await.unwrap(),
+        "older generation"
+    );
+    assert!(
+        !store.remove(KEY, Some(6)).await.unwrap(),
+        "other generation"
+    );
     assert_eq!(store.load(KEY).await.unwrap().unwrap().generation, 5);
     assert!(store.remove(KEY, Some(5)).await.unwrap());
     assert!(store.load(KEY).await.unwrap().is_none());
     assert!(!store.remove(KEY, Some(5)).await.unwrap(), "already gone");
 
-    store.save(KEY, &stored(7, "tok-seven"), None).await.unwrap();
+    store
+        .save(KEY, &stored(7, "tok-seven"), None)
+        .await
+        .unwrap();
     assert!(store.remove(KEY, None).await.unwrap(), "unconditional");
     assert!(!store.remove(KEY, None).await.unwrap());
 }
@@ -144,7 +159,9 @@ async fn generations_grow_across_instances_and_data_loss() {
     let mut tasks = Vec::new();
     for i in 0..100 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move { s.next_generation(KEY).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            s.next_generation(KEY).await.unwrap()
+        }));
     }
     for t in tasks {
         all.push(t.await.unwrap());
@@ -180,7 +197,10 @@ async fn lock_is_exclusive_expires_and_unlocks_only_its_holder() {
 
     let held = a.try_lock(KEY, ttl).await.unwrap().expect("free lock");
     assert!(b.try_lock(KEY, ttl).await.unwrap().is_none(), "exclusive");
-    assert!(a.try_lock(KEY, ttl).await.unwrap().is_none(), "not re-entrant");
+    assert!(
+        a.try_lock(KEY, ttl).await.unwrap().is_none(),
+        "not re-entrant"
+    );
     assert!(b.try_lock("another-account", ttl).await.unwrap().is_some());
 
     // Someone else's token does not release it.
@@ -228,7 +248,10 @@ async fn failure_window_is_shared_and_expires() {
     let first = a.record_failure(KEY, window).await.unwrap();
     assert_eq!(first.count, 1);
     let left = first.resets_in.expect("window running");
-    assert!(left <= window && left > Duration::from_millis(400), "{left:?}");
+    assert!(
+        left <= window && left > Duration::from_millis(400),
+        "{left:?}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     // A later failure counts in the same window, which it does not extend.
     let second = b.record_failure(KEY, window).await.unwrap();
@@ -247,7 +270,9 @@ async fn failure_window_is_shared_and_expires() {
     for i in 0..40 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            s.record_failure(KEY, Duration::from_secs(30)).await.unwrap()
+            s.record_failure(KEY, Duration::from_secs(30))
+                .await
+                .unwrap()
         }));
     }
     for t in tasks {
@@ -289,7 +314,13 @@ async fn encryption_round_trip_and_raw_value_hides_the_token() {
         .await
         .unwrap();
     assert_eq!(
-        sealed.load(KEY).await.unwrap().unwrap().token.expose_secret(),
+        sealed
+            .load(KEY)
+            .await
+            .unwrap()
+            .unwrap()
+            .token
+            .expose_secret(),
         token
     );
 
@@ -368,10 +399,16 @@ async fn password_never_appears_in_debug_or_errors() {
 
     // Wrong password: refused at build, without echoing either password.
     let wrong = format!("redis://:pw-Wrong9-y@127.0.0.1:{}/0", redis.port);
-    let err = RedisStore::builder(wrong.clone()).build().await.unwrap_err();
+    let err = RedisStore::builder(wrong.clone())
+        .build()
+        .await
+        .unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(matches!(err, AuthError::Store(_)), "{text}");
-    assert!(!text.contains("Wrong9") && !text.contains("Hunter2"), "{text}");
+    assert!(
+        !text.contains("Wrong9") && !text.contains("Hunter2"),
+        "{text}"
+    );
 
     // Nothing listening: the error names neither the URL nor the password.
     let dead = format!(
@@ -432,7 +469,12 @@ async fn redis_down_or_slow_fails_fast_then_recovers() {
         assert!(matches!(store.load(KEY).await, Err(AuthError::Store(_))));
         assert!(store.try_lock(KEY, Duration::from_secs(1)).await.is_err());
         assert!(store.next_generation(KEY).await.is_err());
-        assert!(store.record_failure(KEY, Duration::from_secs(1)).await.is_err());
+        assert!(
+            store
+                .record_failure(KEY, Duration::from_secs(1))
+                .await
+                .is_err()
+        );
         assert!(started.elapsed() < 4 * op_timeout + Duration::from_millis(200));
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
@@ -469,7 +511,10 @@ async fn two_clients_share_one_login_through_the_store() {
     }
     let first = clients[0].session().await.unwrap();
     let second = clients[1].session().await.unwrap();
-    assert_eq!(first.token().expose_secret(), second.token().expose_secret());
+    assert_eq!(
+        first.token().expose_secret(),
+        second.token().expose_secret()
+    );
     assert_eq!(first.generation(), second.generation());
     assert_eq!(api.logins(), 1);
     assert_eq!(clients[1].stats().adopted, 1);

@@ -264,6 +264,13 @@ const MISSING_PARAMETER: &str = "MISSING_PARAMETER";
 const INVALID_OPTION: &str = "INVALID_OPTION";
 const ITEM_NOT_FOUND: &str = "ITEM_NOT_FOUND";
 
+/// An error reply not yet rendered: (ErrorType, ErrorComment).
+type Reject = (&'static str, &'static str);
+
+fn reject((kind, comment): Reject) -> Response {
+    error(kind, comment)
+}
+
 fn error(kind: &str, comment: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -285,11 +292,11 @@ fn ok_json(value: serde_json::Value) -> Response {
 /// Query parameters, first value wins.
 fn params(query: Option<String>) -> HashMap<String, String> {
     let mut map = HashMap::new();
-    if let Some(q) = query {
-        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&q) {
-            for (k, v) in pairs {
-                map.entry(k).or_insert(v);
-            }
+    if let Some(q) = query
+        && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
+    {
+        for (k, v) in pairs {
+            map.entry(k).or_insert(v);
         }
     }
     map
@@ -304,11 +311,11 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Checks `v`: `Err(response)` when missing or unsupported.
-fn check_version(p: &HashMap<String, String>) -> Result<(), Response> {
+fn check_version(p: &HashMap<String, String>) -> Result<(), Reject> {
     match p.get("v").map(String::as_str) {
-        None | Some("") => Err(error(MISSING_PARAMETER, "Missing required parameter: v")),
+        None | Some("") => Err((MISSING_PARAMETER, "Missing required parameter: v")),
         Some(API_VERSION) => Ok(()),
-        Some(_) => Err(error(INVALID_OPTION, "Unsupported API version")),
+        Some(_) => Err((INVALID_OPTION, "Unsupported API version")),
     }
 }
 
@@ -318,8 +325,8 @@ async fn login(
     headers: HeaderMap,
 ) -> Response {
     let p = params(query);
-    if let Err(response) = check_version(&p) {
-        return response;
+    if let Err(r) = check_version(&p) {
+        return reject(r);
     }
     let username = p
         .get("username")
@@ -388,15 +395,12 @@ async fn login(
 
 /// Validates `v` and `api_token`, slides the token's idle deadline, and
 /// returns the account name.
-fn authenticate(shared: &Shared, p: &HashMap<String, String>) -> Result<String, Response> {
+fn authenticate(shared: &Shared, p: &HashMap<String, String>) -> Result<String, Reject> {
     check_version(p)?;
     let token = match p.get("api_token") {
         Some(t) if !t.is_empty() => t,
         _ => {
-            return Err(error(
-                MISSING_PARAMETER,
-                "Missing required parameter: api_token",
-            ));
+            return Err((MISSING_PARAMETER, "Missing required parameter: api_token"));
         }
     };
     let mut state = shared.lock();
@@ -407,13 +411,13 @@ fn authenticate(shared: &Shared, p: &HashMap<String, String>) -> Result<String, 
             Some(t.username.clone())
         }
         Some(_) => None,
-        None => return Err(error(BAD_API_TOKEN, "Invalid or expired API token")),
+        None => return Err((BAD_API_TOKEN, "Invalid or expired API token")),
     };
     match live {
         Some(user) => Ok(user),
         None => {
             state.tokens.remove(token);
-            Err(error(BAD_API_TOKEN, "Invalid or expired API token"))
+            Err((BAD_API_TOKEN, "Invalid or expired API token"))
         }
     }
 }
@@ -422,7 +426,7 @@ async fn logout(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) ->
     let p = params(query);
     let user = match authenticate(&shared, &p) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     if let Some(token) = p.get("api_token") {
         shared.lock().tokens.remove(token);
@@ -436,24 +440,24 @@ fn truthy(v: Option<&String>) -> bool {
 }
 
 /// Checks the caller may manage keys of the account named by `account_id`.
-fn key_owner(state: &Db, user: &str, p: &HashMap<String, String>) -> Result<String, Response> {
+fn key_owner(state: &Db, user: &str, p: &HashMap<String, String>) -> Result<String, Reject> {
     let target = p
         .get("account_id")
         .filter(|a| !a.is_empty())
         .map_or(user, String::as_str);
     if target != user {
-        return Err(error(
+        return Err((
             ACCOUNT_UNPRIVILEGED,
             "Not allowed to manage keys of another account",
         ));
     }
     match state.accounts.get(target) {
         Some(a) if a.privileged => Ok(target.to_owned()),
-        Some(_) => Err(error(
+        Some(_) => Err((
             ACCOUNT_UNPRIVILEGED,
             "This account is not privileged to manage API keys",
         )),
-        None => Err(error(ITEM_NOT_FOUND, "Account not found")),
+        None => Err((ITEM_NOT_FOUND, "Account not found")),
     }
 }
 
@@ -464,13 +468,13 @@ async fn generate_api_key(
     let p = params(query);
     let user = match authenticate(&shared, &p) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     let force_new = truthy(p.get("force_new"));
     let mut state = shared.lock();
     let owner = match key_owner(&state, &user, &p) {
         Ok(owner) => owner,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     let Some(account) = state.accounts.get_mut(&owner) else {
         return error(ITEM_NOT_FOUND, "Account not found");
@@ -492,7 +496,7 @@ async fn remove_api_key(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
     let p = params(query);
     let user = match authenticate(&shared, &p) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     let Some(key) = p.get("api_securekey").filter(|k| !k.is_empty()) else {
         return error(
@@ -503,7 +507,7 @@ async fn remove_api_key(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
     let mut state = shared.lock();
     let owner = match key_owner(&state, &user, &HashMap::new()) {
         Ok(owner) => owner,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     let Some(account) = state.accounts.get_mut(&owner) else {
         return error(ITEM_NOT_FOUND, "Account not found");
@@ -522,7 +526,7 @@ async fn job_list(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) 
     let p = params(query);
     let user = match authenticate(&shared, &p) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(r) => return reject(r),
     };
     let jobs: Vec<String> = shared
         .lock()

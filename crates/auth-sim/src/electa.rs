@@ -398,15 +398,15 @@ fn params(query: Option<String>, body: &[u8]) -> HashMap<String, String> {
             map.entry(k.to_ascii_lowercase()).or_insert(v);
         }
     };
-    if let Some(q) = query {
-        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&q) {
-            add(pairs);
-        }
+    if let Some(q) = query
+        && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(&q)
+    {
+        add(pairs);
     }
-    if !body.is_empty() {
-        if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
-            add(pairs);
-        }
+    if !body.is_empty()
+        && let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+    {
+        add(pairs);
     }
     map
 }

@@ -39,6 +39,9 @@ async fn get(
     (status, ct, resp.text().await.unwrap())
 }
 
+/// Query parameters and headers of one request.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
 fn is_token(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -98,7 +101,7 @@ async fn login_with_query_password_returns_hex_token() {
 async fn login_accepts_every_documented_form() {
     let sim = sim().await;
     let login = url(&sim, "/api/account/login");
-    let forms: Vec<(Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    let forms: Vec<(Pairs<'_>, Pairs<'_>)> = vec![
         (
             vec![
                 ("v", "1"),
@@ -153,7 +156,7 @@ async fn login_accepts_every_documented_form() {
 async fn login_errors_use_the_error_format() {
     let sim = sim().await;
     let login = url(&sim, "/api/account/login");
-    let cases: Vec<(Vec<(&str, &str)>, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<(Pairs<'_>, Pairs<'_>, &str, &str)> = vec![
         (
             vec![("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)],
             vec![],

@@ -225,16 +225,15 @@ impl Cielo24Builder {
                 "cielo24: the password or secure key contains control characters",
             ));
         }
-        if let Credential::SecureKey(key) = &credential {
-            if !key
+        if let Credential::SecureKey(key) = &credential
+            && !key
                 .expose_secret()
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b'-')
-            {
-                return Err(AuthError::config(
-                    "cielo24: a secure key is a hex string (as generate_api_key returns it)",
-                ));
-            }
+        {
+            return Err(AuthError::config(
+                "cielo24: a secure key is a hex string (as generate_api_key returns it)",
+            ));
         }
         if self.api_version == 0 {
             return Err(AuthError::config(

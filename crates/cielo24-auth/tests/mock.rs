@@ -287,7 +287,8 @@ async fn other_400_errors_are_typed_api_errors_without_relogin() {
 
 #[tokio::test]
 async fn login_error_mapping() {
-    let cases: [(usize, &str, fn(&AuthError) -> bool); 6] = [
+    type Check = fn(&AuthError) -> bool;
+    let cases: [(usize, &str, Check); 6] = [
         (
             400,
             "{\"ErrorType\":\"LOGIN_INVALID\",\"ErrorComment\":\"bad password s3cr3t-pw-value\"}",

@@ -149,15 +149,11 @@ pub fn parse_reply(body: &[u8]) -> Result<Reply, ReplyError> {
                 }
             }
             Event::End(_) => {
-                if let Some((d, _)) = &in_data {
-                    if *d == depth {
-                        data = in_data.take().map(|(_, t)| t);
-                    }
+                if in_data.as_ref().is_some_and(|(d, _)| *d == depth) {
+                    data = in_data.take().map(|(_, t)| t);
                 }
-                if let Some((d, _)) = &in_code {
-                    if *d == depth {
-                        code_text = in_code.take().map(|(_, t)| t);
-                    }
+                if in_code.as_ref().is_some_and(|(d, _)| *d == depth) {
+                    code_text = in_code.take().map(|(_, t)| t);
                 }
                 depth = depth.saturating_sub(1);
             }

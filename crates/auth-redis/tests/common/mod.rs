@@ -33,7 +33,11 @@ pub fn redis_binary() -> Option<PathBuf> {
         .into_iter()
         .chain(
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join("redis-server")).collect::<Vec<_>>())
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join("redis-server"))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default(),
         );
     for candidate in candidates {
@@ -47,7 +51,9 @@ pub fn redis_binary() -> Option<PathBuf> {
         !required,
         "redis-server is not installed but AUTH_REQUIRE_REDIS is set (install it, e.g. `apt-get install redis-server`)"
     );
-    eprintln!("NOTICE: redis-server not found: skipping this Redis test (set AUTH_REQUIRE_REDIS=1 to fail instead)");
+    eprintln!(
+        "NOTICE: redis-server not found: skipping this Redis test (set AUTH_REQUIRE_REDIS=1 to fail instead)"
+    );
     None
 }
 
@@ -112,7 +118,10 @@ impl RedisServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -359,10 +368,9 @@ impl Provider for ApiProvider {
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<()>, AuthError> {
-        let request = http
-            .client()
-            .post(self.base.join("login").unwrap())
-            .json(&serde_json::json!({"user": self.user, "password": self.password.expose_secret()}));
+        let request = http.client().post(self.base.join("login").unwrap()).json(
+            &serde_json::json!({"user": self.user, "password": self.password.expose_secret()}),
+        );
         let response = http.send(self.name(), request).await?;
         let (status, body) = http.read_body(self.name(), response).await?;
         match status {
