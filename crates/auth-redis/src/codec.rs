@@ -106,8 +106,8 @@ fn seal(
     generation: u64,
     mut json: Vec<u8>,
 ) -> Result<Vec<u8>, AuthError> {
+    use auth_core::secrecy::zeroize::Zeroize;
     use chacha20poly1305::aead::{Aead, AeadCore, OsRng, Payload};
-    use secrecy::zeroize::Zeroize;
 
     let nonce = chacha20poly1305::XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let aad = aad(cache_key, generation);
@@ -135,9 +135,9 @@ fn open(
     generation: u64,
     body: &[u8],
 ) -> Result<StoredSession, AuthError> {
+    use auth_core::secrecy::zeroize::Zeroize;
     use chacha20poly1305::XNonce;
     use chacha20poly1305::aead::{Aead, Payload};
-    use secrecy::zeroize::Zeroize;
 
     const NONCE: usize = 24;
     if body.len() < NONCE {

@@ -235,7 +235,7 @@ async fn check_connection(
 /// query parameter) replaced by `[REDACTED]`; unparsable URLs are hidden
 /// entirely.
 pub(crate) fn redact_url(raw: &str) -> String {
-    let Ok(mut url) = url::Url::parse(raw) else {
+    let Ok(mut url) = auth_core::url::Url::parse(raw) else {
         return "[unparsable URL]".to_owned();
     };
     if url.password().is_some() && url.set_password(Some("REDACTED")).is_err() {

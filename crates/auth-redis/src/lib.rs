@@ -41,7 +41,7 @@
 //!
 //! use auth_core::{async_trait, AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 //! use auth_redis::RedisStore;
-//! use secrecy::{ExposeSecret, SecretString};
+//! use auth_core::secrecy::{ExposeSecret, SecretString};
 //!
 //! #[derive(Debug)]
 //! struct Demo;
@@ -54,7 +54,7 @@
 //!     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
 //!         Ok(NewSession::new(SecretString::from("t0k3n"), Expiry::AfterIssue(Duration::from_secs(1200)), ()))
 //!     }
-//!     fn authorize(&self, s: &Session<()>, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+//!     fn authorize(&self, s: &Session<()>, rb: auth_core::reqwest::RequestBuilder) -> auth_core::reqwest::RequestBuilder {
 //!         rb.bearer_auth(s.token().expose_secret())
 //!     }
 //! }
@@ -74,7 +74,7 @@
 //!
 //! ## Cargo features
 //!
-//! * `encryption` (off by default): [`RedisStoreBuilder::encryption_key`]
+//! * `encryption` (off by default): `RedisStoreBuilder::encryption_key`
 //!   encrypts stored sessions (token and provider data) with
 //!   XChaCha20-Poly1305 (`chacha20poly1305` crate) under a 32-byte key shared
 //!   by the fleet. Values written without the key are refused by a store that

@@ -107,7 +107,7 @@ impl Secrets {
     pub(crate) fn of_url(raw: &str) -> Self {
         use auth_core::secrecy::ExposeSecret as _;
         let mut needles = vec![SecretString::from(raw.to_owned())];
-        if let Ok(url) = url::Url::parse(raw) {
+        if let Ok(url) = auth_core::url::Url::parse(raw) {
             if let Some(p) = url.password() {
                 needles.push(SecretString::from(p.to_owned()));
                 needles.push(SecretString::from(percent_decode(p)));

@@ -170,7 +170,7 @@ async fn five_failures_lock_even_correct_keys_until_the_window_ends() {
 #[tokio::test]
 async fn a_success_resets_the_failure_count_and_old_failures_expire() {
     let sim = sim_with(ElectaSimConfig {
-        failure_window: Duration::from_millis(300),
+        failure_window: Duration::from_millis(1500),
         ..ElectaSimConfig::default()
     })
     .await;
@@ -186,7 +186,7 @@ async fn a_success_resets_the_failure_count_and_old_failures_expire() {
     for _ in 0..4 {
         post(&url, &[("CID", &cid), ("AppKey", WRONG_KEY)]).await;
     }
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1550)).await;
     assert_eq!(
         sim.failure_count(DEMO_CID),
         0,

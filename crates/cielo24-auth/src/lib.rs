@@ -6,7 +6,7 @@
 //! `generate_api_key` to switch from password to key login.
 //!
 //! Build a [`Cielo24Provider`] and hand it to
-//! [`Authenticated`](auth_core::Authenticated) (aliased [`Cielo24Client`]):
+//! [`Authenticated`] (aliased [`Cielo24Client`]):
 //! it logs in once, shares one login among concurrent callers, adds `v` and
 //! `api_token` to your requests, and logs in again when cielo24 answers
 //! `BAD_API_TOKEN`.
@@ -40,14 +40,14 @@
 //!   (default, see [`CredentialPlacement`]) or as `username`, `password` /
 //!   `securekey` query parameters; reply `{"ApiToken": "<hex>"}`.
 //! * Errors: HTTP 400 `{"ErrorType": .., "ErrorComment": ..}`, mapped to
-//!   [`AuthError`](auth_core::AuthError) with a [`Cielo24Error`] source:
+//!   [`AuthError`] with a [`Cielo24Error`] source:
 //!   `LOGIN_INVALID` (and `ACCOUNT_UNPRIVILEGED` at login, which cielo24
 //!   answers for an invalid secure key) become
-//!   [`AuthError::InvalidCredentials`](auth_core::AuthError::InvalidCredentials),
-//!   the others [`AuthError::Api`](auth_core::AuthError::Api).
+//!   [`AuthError::InvalidCredentials`],
+//!   the others [`AuthError::Api`].
 //! * Later calls: `v` and `api_token` query parameters. `BAD_API_TOKEN` (HTTP
 //!   400) or HTTP 401 means "log in again".
-//! * Expiry: [`Expiry::Idle`](auth_core::Expiry::Idle) of one hour; every
+//! * Expiry: [`Expiry::Idle`] of one hour; every
 //!   accepted call slides it.
 //! * Logout: `GET {base}/api/account/logout?v=1&api_token=..` (204).
 #![forbid(unsafe_code)]

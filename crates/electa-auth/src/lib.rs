@@ -36,16 +36,16 @@
 //!   `ResponseData` (the token or the error text), parsed leniently
 //!   ([`protocol::parse_reply`]). A non-zero code becomes a typed error with
 //!   the server's text ([`ElectaError`]): the invalid key text
-//!   [`AuthError::InvalidCredentials`](auth_core::AuthError::InvalidCredentials),
-//!   a lockout text [`AuthError::LockedOut`](auth_core::AuthError::LockedOut),
-//!   others [`AuthError::Api`](auth_core::AuthError::Api). Malformed XML, CSV
+//!   [`AuthError::InvalidCredentials`],
+//!   a lockout text [`AuthError::LockedOut`],
+//!   others [`AuthError::Api`]. Malformed XML, CSV
 //!   and HTML bodies are
-//!   [`AuthError::UnexpectedResponse`](auth_core::AuthError::UnexpectedResponse).
-//! * Expiry: [`Expiry::AfterIssue`](auth_core::Expiry::AfterIssue) of 20
+//!   [`AuthError::UnexpectedResponse`].
+//! * Expiry: [`Expiry::AfterIssue`] of 20
 //!   minutes; [`ElectaProvider::into_client`] renews about two minutes ahead.
 //! * Lockout protection: [`Provider::lockout_rule`] is 4 failures per 15
 //!   minutes (at most 4, configurable), so after 4 failed logins the client
-//!   answers [`AuthError::LockedOut`](auth_core::AuthError::LockedOut) itself
+//!   answers [`AuthError::LockedOut`] itself
 //!   instead of contacting Electa. A lockout reported by the server is
 //!   honoured for the same window.
 //! * Later calls: the token as a query parameter (`token` by default,

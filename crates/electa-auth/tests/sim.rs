@@ -61,11 +61,9 @@ async fn logs_in_by_post_and_get_and_calls_with_the_token() {
 #[tokio::test]
 async fn into_client_uses_the_short_refresh_margin() {
     let sim = sim().await;
-    let c = builder(&sim, DEMO_APP_KEY)
-        .build()
-        .unwrap()
-        .into_client()
-        .unwrap();
+    let p = builder(&sim, DEMO_APP_KEY).build().unwrap();
+    assert_eq!(p.refresh_policy().margin, Duration::from_secs(120));
+    let c = p.into_client().unwrap();
     let s = c.session().await.unwrap();
     let left = s.expires_in().unwrap();
     assert!(
