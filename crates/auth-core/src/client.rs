@@ -674,6 +674,16 @@ async fn obtain_session<P: Provider>(
         LockOutcome::Adopted(session) => return Ok(session),
         LockOutcome::Held(lock) => lock,
     };
+    // Check again under the lock: while this process waited, the holder may
+    // have failed and brought a shared failure count to the lockout limit.
+    if let Some(lock) = &lock
+        && let Err(error) = inner.guard.check(inner.store.as_ref(), &inner.key).await
+    {
+        if let Err(unlock_error) = inner.store.unlock(&inner.key, lock).await {
+            tracing::warn!(error = %unlock_error, "could not release the login lock; it expires by itself");
+        }
+        return Err(error);
+    }
 
     let outcome = tokio::time::timeout(
         inner.provider.login_timeout(),

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use reqwest::{RequestBuilder, Response};
 use secrecy::SecretString;
 
+use crate::AuthError;
 use crate::client::{Authenticated, Stats};
 use crate::provider::Provider;
-use crate::AuthError;
 
 /// An authenticated client of any provider, behind `Box<dyn DynAuthenticated>`
 /// or `Arc<dyn DynAuthenticated>`.

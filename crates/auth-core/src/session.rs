@@ -279,9 +279,15 @@ impl<D> Session<D> {
     }
 
     /// Time-to-live for storing this session in a shared store.
+    /// `Idle` sessions are kept for one idle period: a process that finds
+    /// none logs in, which is what the provider would demand anyway.
     pub(crate) fn store_ttl(&self) -> Option<Duration> {
-        self.deadline
-            .map(|d| d.saturating_duration_since(Instant::now()))
+        match self.expiry {
+            Expiry::Idle(idle) => Some(idle),
+            _ => self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now())),
+        }
     }
 }
 
@@ -335,12 +341,20 @@ impl StoredSession {
     /// Whether the stored session is already past its deadline (`Idle` and
     /// `UntilRejected` sessions are judged by the store's TTL instead).
     pub fn is_expired(&self) -> bool {
-        let now = Utc::now();
-        match self.expiry {
-            Expiry::At(at) => at <= now + EXPIRY_SAFETY,
-            Expiry::AfterIssue(d) => self.issued_at + d <= now + EXPIRY_SAFETY,
-            Expiry::Idle(_) | Expiry::UntilRejected => false,
-        }
+        let deadline = match self.expiry {
+            Expiry::At(at) => at,
+            Expiry::AfterIssue(d) => match chrono::Duration::from_std(d) {
+                Ok(d) => self.issued_at + d,
+                Err(_) => return false,
+            },
+            Expiry::Idle(_) | Expiry::UntilRejected => return false,
+        };
+        // The same safety margin as a live session of this lifetime.
+        let lifetime = (deadline - self.issued_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let safety = chrono::Duration::from_std(safety_for(lifetime)).unwrap_or_default();
+        deadline <= Utc::now() + safety
     }
 }
 

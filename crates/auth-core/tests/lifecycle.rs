@@ -288,3 +288,38 @@ async fn idle_sessions_expire_without_use() {
     tokio::time::advance(Duration::from_secs(301)).await;
     assert_eq!(c.session().await.unwrap().generation(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn lockout_limit_holds_for_clients_waiting_on_a_shared_login_lock() {
+    use auth_core::TokenStore;
+    let rule = LockoutRule {
+        max_failures: 4,
+        window: Duration::from_secs(900),
+    };
+    let store = Arc::new(MemoryStore::new());
+    let key = "fake:http://127.0.0.1:acct";
+    for _ in 0..3 {
+        store.record_failure(key, rule.window).await.unwrap();
+    }
+    let make = || {
+        let mut fake = Fake::new(Expiry::UntilRejected, Duration::from_millis(100));
+        fake.lockout = Some(rule);
+        fake.set_mode(Mode::WrongCredentials);
+        Authenticated::builder(fake)
+            .store(store.clone())
+            .backoff(BackoffPolicy::none())
+            .build()
+            .unwrap()
+    };
+    // Two processes' clients: both pass the first check at 3 failures; the
+    // second waits for the first's login lock, and must re-check after it.
+    let (a, b) = (make(), make());
+    let (ra, rb) = tokio::join!(a.session(), b.session());
+    let errors = [ra.unwrap_err(), rb.unwrap_err()];
+    assert_eq!(
+        a.provider().started() + b.provider().started(),
+        1,
+        "only one attempt fits under the limit: {errors:?}"
+    );
+    assert!(errors.iter().any(|e| matches!(e, AuthError::LockedOut { .. })));
+}

@@ -9,19 +9,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{AuthError, Authenticated, LockoutRule, TokenStore};
 use auth_redis::RedisStore;
+use common::procs::{REPLY, Worker, all, assert_all_ok, print_report, sum};
 use common::{ApiProvider, RedisServer, TokenApi};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
 const WORKER_ENV: &str = "AUTH_REDIS_FLEET_WORKER";
-const REPLY: &str = "AUTHREDIS ";
 const PROCESSES: usize = 4;
 
 macro_rules! redis_or_skip {
@@ -133,44 +131,18 @@ async fn report(
     while let Some(result) = tasks.join_next().await {
         match result.expect("task panicked") {
             Ok(()) => ok += 1,
-            Err(e) => *errors.entry(e.replace(' ', "_")).or_default() += 1,
+            Err(e) => *errors.entry(e).or_default() += 1,
         }
     }
     let stats = client.stats();
-    let mut line = format!(
-        "{REPLY}ok={ok} logins={} adopted={} relogins={} failed_logins={}",
+    let extra = format!(
+        "logins={} adopted={} relogins={} failed_logins={}",
         stats.logins, stats.adopted, stats.relogins, stats.failed_logins
     );
-    for (error, count) in errors {
-        line.push_str(&format!(" err:{error}={count}"));
-    }
-    println!("{line}");
+    print_report(ok, &errors, &extra);
 }
 
 // ------------------------------------------------------------------ parent
-
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-#[derive(Debug, Default)]
-struct Reply(HashMap<String, String>);
-
-impl Reply {
-    fn num(&self, key: &str) -> u64 {
-        self.0.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-
-    fn errors(&self) -> u64 {
-        self.0
-            .iter()
-            .filter(|(k, _)| k.starts_with("err:"))
-            .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
-            .sum()
-    }
-}
 
 struct Setup<'a> {
     redis: &'a RedisServer,
@@ -180,118 +152,22 @@ struct Setup<'a> {
     login_timeout: Duration,
 }
 
-impl Worker {
-    async fn spawn(setup: &Setup<'_>) -> Self {
-        let exe = std::env::current_exe().expect("test binary");
-        let mut cmd = Command::new(exe);
-        cmd.args([
-            "--exact",
-            "worker",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(WORKER_ENV, "1")
-        .env("W_REDIS", setup.redis.url())
-        .env("W_API", setup.api.base.as_str())
-        .env("W_PASSWORD", setup.password)
-        .env(
-            "W_LOGIN_TIMEOUT_MS",
-            setup.login_timeout.as_millis().to_string(),
-        )
-        .env_remove("W_LOCKOUT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-        if let Some(rule) = setup.lockout {
-            cmd.env("W_LOCKOUT", rule);
+impl Setup<'_> {
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            (WORKER_ENV, "1".to_owned()),
+            ("W_REDIS", self.redis.url()),
+            ("W_API", self.api.base.to_string()),
+            ("W_PASSWORD", self.password.to_owned()),
+            (
+                "W_LOGIN_TIMEOUT_MS",
+                self.login_timeout.as_millis().to_string(),
+            ),
+        ];
+        if let Some(rule) = self.lockout {
+            env.push(("W_LOCKOUT", rule.to_owned()));
         }
-        let mut child = cmd.spawn().expect("spawn worker");
-        let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut worker = Self {
-            child,
-            stdin,
-            lines,
-        };
-        let ready = worker.reply().await;
-        assert!(ready.0.contains_key("ready"), "{ready:?}");
-        worker
-    }
-
-    async fn spawn_many(setup: &Setup<'_>, n: usize) -> Vec<Self> {
-        let mut workers = Vec::new();
-        for _ in 0..n {
-            workers.push(Self::spawn(setup).await);
-        }
-        workers
-    }
-
-    async fn send(&mut self, command: &str) {
-        self.stdin
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .expect("worker stdin");
-        self.stdin.flush().await.unwrap();
-    }
-
-    async fn reply(&mut self) -> Reply {
-        let read = async {
-            loop {
-                let line = self
-                    .lines
-                    .next_line()
-                    .await
-                    .expect("worker stdout")
-                    .expect("worker exited early");
-                // libtest may have printed "test worker ... " on the line.
-                if let Some(at) = line.find(REPLY) {
-                    let rest = &line[at + REPLY.len()..];
-                    let mut map = HashMap::new();
-                    for word in rest.split_whitespace() {
-                        let (k, v) = word.split_once('=').unwrap_or((word, ""));
-                        map.insert(k.to_owned(), v.to_owned());
-                    }
-                    return Reply(map);
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(40), read)
-            .await
-            .expect("worker answers in time")
-    }
-
-    async fn quit(mut self) {
-        self.send("quit").await;
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("worker exits")
-            .unwrap();
-        assert!(status.success(), "worker failed (panicked?): {status}");
-    }
-}
-
-/// Sends `command` to every worker at once, then collects the replies.
-async fn all(workers: &mut [Worker], command: &str) -> Vec<Reply> {
-    for w in workers.iter_mut() {
-        w.send(command).await;
-    }
-    let mut replies = Vec::new();
-    for w in workers.iter_mut() {
-        replies.push(w.reply().await);
-    }
-    replies
-}
-
-fn sum(replies: &[Reply], key: &str) -> u64 {
-    replies.iter().map(|r| r.num(key)).sum()
-}
-
-fn assert_all_ok(replies: &[Reply], per_worker: u64, phase: &str) {
-    for (i, r) in replies.iter().enumerate() {
-        assert_eq!(r.num("ok"), per_worker, "{phase}: worker {i}: {r:?}");
-        assert_eq!(r.errors(), 0, "{phase}: worker {i}: {r:?}");
+        env
     }
 }
 
@@ -309,7 +185,7 @@ async fn four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
         lockout: None,
         login_timeout: Duration::from_secs(5),
     };
-    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let mut workers = Worker::spawn_many(&setup.env(), PROCESSES).await;
     let tasks = 250;
 
     // First calls: 4 x 250 concurrent tasks, one login in total.
@@ -366,7 +242,7 @@ async fn lockout_count_is_shared_by_the_fleet() {
         lockout: Some("4:60000"),
         login_timeout: Duration::from_secs(5),
     };
-    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let mut workers = Worker::spawn_many(&setup.env(), PROCESSES).await;
     let mut replies = Vec::new();
     for _ in 0..3 {
         replies.extend(all(&mut workers, "session 20").await);
@@ -390,7 +266,7 @@ async fn lockout_count_is_shared_by_the_fleet() {
 
     // A process that starts afterwards is refused without contacting the
     // server: the count lives in Redis.
-    let mut late = Worker::spawn(&setup).await;
+    let mut late = Worker::spawn(&setup.env()).await;
     late.send("session 5").await;
     let reply = late.reply().await;
     assert_eq!(reply.num("err:locked_out"), 5, "{reply:?}");
@@ -412,7 +288,7 @@ async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
         lockout: None,
         login_timeout: Duration::from_secs(5),
     };
-    let mut workers = Worker::spawn_many(&setup, PROCESSES).await;
+    let mut workers = Worker::spawn_many(&setup.env(), PROCESSES).await;
     let tasks = 50;
 
     let shared = all(&mut workers, &format!("send {tasks}")).await;
@@ -472,7 +348,7 @@ async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
 
     // The holder takes the lock, its login hangs, and it is killed.
     api.set_hang_logins(true);
-    let mut holder = Worker::spawn(&setup).await;
+    let mut holder = Worker::spawn(&setup.env()).await;
     holder.send("session 1").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while api.login_requests() == 0 {

@@ -139,6 +139,41 @@ impl Cielo24Provider {
             .unwrap_or_else(|_| self.base_url.clone())
     }
 
+    /// Interprets the answer of `account/login` (status, headers and body as
+    /// read, with the body cap applied): the `ApiToken` of a success, or a
+    /// typed error for cielo24's `{"ErrorType":..,"ErrorComment":..}` format
+    /// and for anything else. This is exactly what [`Provider::login`] does
+    /// after the HTTP exchange; it is public so that fuzzing and tests can
+    /// drive the parser with arbitrary input. It never panics and never puts
+    /// the password, secure key or token into an error.
+    pub fn parse_login_response(
+        &self,
+        status: StatusCode,
+        headers: &auth_core::reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<NewSession<Cielo24Session>, AuthError> {
+        if !status.is_success() {
+            return Err(self.error_from(status, headers, body, true));
+        }
+        let reply: LoginResponse = serde_json::from_slice(body)
+            .map_err(|_| unparsable_success(status, body, "{\"ApiToken\": \"<hex>\"}"))?;
+        let token = reply.api_token.trim();
+        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AuthError::UnexpectedResponse {
+                provider: NAME,
+                status: Some(status.as_u16()),
+                detail: "the login reply has an empty or malformed ApiToken".to_owned(),
+            });
+        }
+        Ok(NewSession::new(
+            SecretString::from(token.to_owned()),
+            Expiry::Idle(self.idle_timeout),
+            Cielo24Session {
+                username: self.username.clone(),
+            },
+        ))
+    }
+
     fn secrets(&self) -> [&SecretString; 1] {
         [self.credential.secret()]
     }
@@ -264,27 +299,9 @@ impl Provider for Cielo24Provider {
         let response = http.send(NAME, request).await?;
         let headers = response.headers().clone();
         let (status, body) = http.read_body(NAME, response).await?;
-        if !status.is_success() {
-            return Err(self.error_from(status, &headers, &body, true));
-        }
-        let reply: LoginResponse = serde_json::from_slice(&body)
-            .map_err(|_| unparsable_success(status, &body, "{\"ApiToken\": \"<hex>\"}"))?;
-        let token = reply.api_token.trim();
-        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AuthError::UnexpectedResponse {
-                provider: NAME,
-                status: Some(status.as_u16()),
-                detail: "the login reply has an empty or malformed ApiToken".to_owned(),
-            });
-        }
+        let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(username = %self.username, "cielo24 login succeeded");
-        Ok(NewSession::new(
-            SecretString::from(token.to_owned()),
-            Expiry::Idle(self.idle_timeout),
-            Cielo24Session {
-                username: self.username.clone(),
-            },
-        ))
+        Ok(new)
     }
 
     async fn logout(

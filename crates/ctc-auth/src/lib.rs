@@ -107,6 +107,83 @@ impl CtcProvider {
         Authenticated::new(self)
     }
 
+    /// Interprets the answer of the login call (status, headers and body as
+    /// read, with the body cap applied): the `authToken` cookie of a success,
+    /// or a typed error. This is exactly what [`Provider::login`] does after
+    /// the HTTP exchange; it is public so that fuzzing and tests can drive the
+    /// parser with arbitrary input. It never panics and never puts the
+    /// password, application key or token into an error.
+    pub fn parse_login_response(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<NewSession<CtcLogin>, AuthError> {
+        if !status.is_success() {
+            return Err(self.error_for(status, headers, body));
+        }
+        let secrets = self.secrets();
+        if looks_like_html(body) {
+            return Err(unexpected_body(
+                PROVIDER,
+                status,
+                body,
+                "a JSON login summary",
+                &secrets,
+            ));
+        }
+        let mut user = if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            parse_json::<serde_json::Value>(
+                PROVIDER,
+                status,
+                body,
+                "a JSON login summary",
+                &secrets,
+            )?
+        };
+        let Some((token, cookie_expires)) = protocol::auth_token_cookie(headers) else {
+            return Err(AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: format!(
+                    "the login succeeded but set no {AUTH_TOKEN_COOKIE} cookie (is ?useAuthToken=true reaching the server, or is a proxy stripping Set-Cookie?)"
+                ),
+            });
+        };
+        if HeaderValue::from_str(&format!("{AUTH_TOKEN_COOKIE}={token}")).is_err() {
+            return Err(AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: format!(
+                    "the {AUTH_TOKEN_COOKIE} cookie holds characters that cannot be sent back in a header"
+                ),
+            });
+        }
+        protocol::redact(&mut user, &token);
+        let expiry = match cookie_expires {
+            Some(at) if at > Utc::now() + SKEW_ALLOWANCE => Expiry::At(at),
+            Some(at) => {
+                tracing::warn!(
+                    provider = PROVIDER,
+                    expires = %at,
+                    "the authToken cookie expires in the past or right now (clock skew?); using the token until CTC rejects it"
+                );
+                Expiry::UntilRejected
+            }
+            None => Expiry::UntilRejected,
+        };
+        Ok(NewSession::new(
+            SecretString::from(token),
+            expiry,
+            CtcLogin {
+                user,
+                cookie_expires,
+            },
+        ))
+    }
+
     fn secrets(&self) -> [&SecretString; 2] {
         [&self.config.password, &self.config.app_key]
     }
@@ -232,69 +309,7 @@ impl Provider for CtcProvider {
         let response = http.send(PROVIDER, request).await?;
         let headers = response.headers().clone();
         let (status, body) = http.read_body(PROVIDER, response).await?;
-        if !status.is_success() {
-            return Err(self.error_for(status, &headers, &body));
-        }
-        let secrets = self.secrets();
-        if looks_like_html(&body) {
-            return Err(unexpected_body(
-                PROVIDER,
-                status,
-                &body,
-                "a JSON login summary",
-                &secrets,
-            ));
-        }
-        let mut user = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            parse_json::<serde_json::Value>(
-                PROVIDER,
-                status,
-                &body,
-                "a JSON login summary",
-                &secrets,
-            )?
-        };
-        let Some((token, cookie_expires)) = protocol::auth_token_cookie(&headers) else {
-            return Err(AuthError::UnexpectedResponse {
-                provider: PROVIDER,
-                status: Some(status.as_u16()),
-                detail: format!(
-                    "the login succeeded but set no {AUTH_TOKEN_COOKIE} cookie (is ?useAuthToken=true reaching the server, or is a proxy stripping Set-Cookie?)"
-                ),
-            });
-        };
-        if HeaderValue::from_str(&format!("{AUTH_TOKEN_COOKIE}={token}")).is_err() {
-            return Err(AuthError::UnexpectedResponse {
-                provider: PROVIDER,
-                status: Some(status.as_u16()),
-                detail: format!(
-                    "the {AUTH_TOKEN_COOKIE} cookie holds characters that cannot be sent back in a header"
-                ),
-            });
-        }
-        protocol::redact(&mut user, &token);
-        let expiry = match cookie_expires {
-            Some(at) if at > Utc::now() + SKEW_ALLOWANCE => Expiry::At(at),
-            Some(at) => {
-                tracing::warn!(
-                    provider = PROVIDER,
-                    expires = %at,
-                    "the authToken cookie expires in the past or right now (clock skew?); using the token until CTC rejects it"
-                );
-                Expiry::UntilRejected
-            }
-            None => Expiry::UntilRejected,
-        };
-        Ok(NewSession::new(
-            SecretString::from(token),
-            expiry,
-            CtcLogin {
-                user,
-                cookie_expires,
-            },
-        ))
+        self.parse_login_response(status, &headers, &body)
     }
 
     async fn logout(

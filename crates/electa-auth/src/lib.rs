@@ -152,6 +152,45 @@ impl ElectaProvider {
         Authenticated::builder(self).refresh_policy(refresh).build()
     }
 
+    /// Interprets the answer of `{API_URL}/token/` (status, headers and body
+    /// as read, with the body cap applied): the token of a reply with code
+    /// 0, or a typed error for a non-zero code (invalid key, lockout ...)
+    /// and for CSV, HTML and malformed bodies. This is exactly what
+    /// [`Provider::login`] does after the HTTP exchange; it is public so that
+    /// fuzzing and tests can drive the parser with arbitrary input. It never
+    /// panics and never puts the application key or token into an error.
+    pub fn parse_login_response(
+        &self,
+        status: StatusCode,
+        headers: &auth_core::reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<NewSession<ElectaSession>, AuthError> {
+        if !status.is_success() {
+            return Err(status_error(NAME, status, headers, body, &[&self.app_key]));
+        }
+        let reply = protocol::parse_reply(body).map_err(|e| unexpected(status, &e))?;
+        if reply.code != 0 {
+            return Err(self.reply_error(&reply));
+        }
+        if reply.data.is_empty()
+            || reply
+                .data
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(AuthError::UnexpectedResponse {
+                provider: NAME,
+                status: Some(status.as_u16()),
+                detail: "the token reply has response code 0 but no usable token".to_owned(),
+            });
+        }
+        Ok(NewSession::new(
+            SecretString::from(reply.data),
+            Expiry::AfterIssue(self.token_lifetime),
+            ElectaSession { cid: self.cid },
+        ))
+    }
+
     /// Maps a reply with a non-zero code to an error.
     fn reply_error(&self, reply: &Reply) -> AuthError {
         let kind = ElectaErrorKind::classify(&reply.data);
@@ -215,37 +254,9 @@ impl Provider for ElectaProvider {
         let response = http.send(NAME, request).await?;
         let headers = response.headers().clone();
         let (status, body) = http.read_body(NAME, response).await?;
-        if !status.is_success() {
-            return Err(status_error(
-                NAME,
-                status,
-                &headers,
-                &body,
-                &[&self.app_key],
-            ));
-        }
-        let reply = protocol::parse_reply(&body).map_err(|e| unexpected(status, &e))?;
-        if reply.code != 0 {
-            return Err(self.reply_error(&reply));
-        }
-        if reply.data.is_empty()
-            || reply
-                .data
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(AuthError::UnexpectedResponse {
-                provider: NAME,
-                status: Some(status.as_u16()),
-                detail: "the token reply has response code 0 but no usable token".to_owned(),
-            });
-        }
+        let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(cid = self.cid, "electa login succeeded");
-        Ok(NewSession::new(
-            SecretString::from(reply.data),
-            Expiry::AfterIssue(self.token_lifetime),
-            ElectaSession { cid: self.cid },
-        ))
+        Ok(new)
     }
 
     fn authorize(

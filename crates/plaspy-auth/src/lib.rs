@@ -49,7 +49,7 @@ use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
 use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 use chrono::Utc;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -101,6 +101,92 @@ impl PlaspyProvider {
     /// An [`Authenticated`] client with default settings.
     pub fn into_client(self) -> Result<PlaspyClient, AuthError> {
         Authenticated::new(self)
+    }
+
+    /// Interprets the answer of `POST /api/Auth/Token` (status, headers and
+    /// body as read, with the body cap applied): the token and its expiry
+    /// (`expires`, else the JWT's `exp`, else the default lifetime), or a
+    /// typed error. This is exactly what [`Provider::login`] does after the
+    /// HTTP exchange; it is public so that fuzzing and tests can drive the
+    /// parser with arbitrary input. It never panics and never puts the API
+    /// key or token into an error.
+    pub fn parse_login_response(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<NewSession<PlaspyLogin>, AuthError> {
+        let secrets = [&self.config.api_key];
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(status_error(PROVIDER, status, headers, body, &secrets));
+        }
+        if looks_like_html(body) {
+            return Err(if status.is_success() {
+                unexpected_body(PROVIDER, status, body, "a JSON token answer", &secrets)
+            } else {
+                status_error(PROVIDER, status, headers, body, &secrets)
+            });
+        }
+        let answer: TokenResponse = match serde_json::from_slice(body) {
+            Ok(answer) => answer,
+            Err(_) if !status.is_success() => {
+                return Err(status_error(PROVIDER, status, headers, body, &secrets));
+            }
+            Err(_) => {
+                return Err(parse_json::<TokenResponse>(
+                    PROVIDER,
+                    status,
+                    body,
+                    "a JSON token answer",
+                    &secrets,
+                )
+                .err()
+                .unwrap_or_else(|| {
+                    unexpected_body(PROVIDER, status, body, "a JSON token answer", &secrets)
+                }));
+            }
+        };
+        match answer.success {
+            Some(false) => return Err(self.failure(status, answer.error.as_deref())),
+            Some(true) if status.is_success() => {}
+            Some(true) | None if !status.is_success() => {
+                return Err(match answer.title.as_deref().or(answer.error.as_deref()) {
+                    Some(title) => self.failure(status, Some(title)),
+                    None => status_error(PROVIDER, status, headers, body, &secrets),
+                });
+            }
+            _ => {
+                return Err(unexpected_body(
+                    PROVIDER,
+                    status,
+                    body,
+                    "a token answer with a success property",
+                    &secrets,
+                ));
+            }
+        }
+        let token = answer
+            .token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: "the token answer says success but carries no token".to_owned(),
+            })?;
+        if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(AuthError::UnexpectedResponse {
+                provider: PROVIDER,
+                status: Some(status.as_u16()),
+                detail: "the token holds characters that cannot be sent in an Authorization header"
+                    .to_owned(),
+            });
+        }
+        let login = self.expiry_of(&token, answer.expires.as_deref());
+        Ok(NewSession::new(
+            SecretString::from(token),
+            Expiry::At(login.expires),
+            login,
+        ))
     }
 
     /// A `{"success":false}` answer (or a problem-details one) as an error.
@@ -219,77 +305,7 @@ impl Provider for PlaspyProvider {
         let response = http.send(PROVIDER, request).await?;
         let headers = response.headers().clone();
         let (status, body) = http.read_body(PROVIDER, response).await?;
-        let secrets = [&self.config.api_key];
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
-        }
-        if looks_like_html(&body) {
-            return Err(if status.is_success() {
-                unexpected_body(PROVIDER, status, &body, "a JSON token answer", &secrets)
-            } else {
-                status_error(PROVIDER, status, &headers, &body, &secrets)
-            });
-        }
-        let answer: TokenResponse = match serde_json::from_slice(&body) {
-            Ok(answer) => answer,
-            Err(_) if !status.is_success() => {
-                return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
-            }
-            Err(_) => {
-                return Err(parse_json::<TokenResponse>(
-                    PROVIDER,
-                    status,
-                    &body,
-                    "a JSON token answer",
-                    &secrets,
-                )
-                .err()
-                .unwrap_or_else(|| {
-                    unexpected_body(PROVIDER, status, &body, "a JSON token answer", &secrets)
-                }));
-            }
-        };
-        match answer.success {
-            Some(false) => return Err(self.failure(status, answer.error.as_deref())),
-            Some(true) if status.is_success() => {}
-            Some(true) | None if !status.is_success() => {
-                return Err(match answer.title.as_deref().or(answer.error.as_deref()) {
-                    Some(title) => self.failure(status, Some(title)),
-                    None => status_error(PROVIDER, status, &headers, &body, &secrets),
-                });
-            }
-            _ => {
-                return Err(unexpected_body(
-                    PROVIDER,
-                    status,
-                    &body,
-                    "a token answer with a success property",
-                    &secrets,
-                ));
-            }
-        }
-        let token = answer
-            .token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| AuthError::UnexpectedResponse {
-                provider: PROVIDER,
-                status: Some(status.as_u16()),
-                detail: "the token answer says success but carries no token".to_owned(),
-            })?;
-        if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
-            return Err(AuthError::UnexpectedResponse {
-                provider: PROVIDER,
-                status: Some(status.as_u16()),
-                detail: "the token holds characters that cannot be sent in an Authorization header"
-                    .to_owned(),
-            });
-        }
-        let login = self.expiry_of(&token, answer.expires.as_deref());
-        Ok(NewSession::new(
-            SecretString::from(token),
-            Expiry::At(login.expires),
-            login,
-        ))
+        self.parse_login_response(status, &headers, &body)
     }
 
     // No logout endpoint: the default `logout` (a no-op on the server) lets

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use auth_core::http::{HttpClient, excerpt, parse_json, read_body_capped, status_error};
 use auth_core::{AuthError, Authenticated, Expiry, NewSession, Provider, Session, async_trait};
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -84,6 +85,37 @@ impl WialonProvider {
         }
         params.insert("fl".into(), Value::from(self.config.flags.bits()));
         Value::Object(params).to_string()
+    }
+
+    /// Interprets the answer of `token/login` (status, headers and body as
+    /// read, with the body cap applied): the session id (`eid`) and the
+    /// [`LoginInfo`] (with the escaped `token` JSON decoded), or a typed
+    /// error for `{"error":N}` replies and bodies that are not a login
+    /// object. This is exactly what [`Provider::login`] does after the HTTP
+    /// exchange; it is public so that fuzzing and tests can drive the parser
+    /// with arbitrary input. It never panics and never puts the token or the
+    /// session id into an error.
+    pub fn parse_login_response(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<NewSession<LoginInfo>, AuthError> {
+        let secrets = [&self.config.token];
+        if !status.is_success() {
+            return Err(status_error(PROVIDER, status, headers, body, &secrets));
+        }
+        // Real servers send `application/json`; a proxy error page is caught
+        // by the JSON parse (no strict header comparison: a charset suffix is
+        // fine).
+        let value: Value =
+            parse_json(PROVIDER, status, body, "a token/login JSON reply", &secrets)?;
+        let (eid, info) = parse_login(value, &self.config.token)?;
+        Ok(NewSession::new(
+            eid,
+            Expiry::Idle(self.config.idle_timeout),
+            info,
+        ))
     }
 
     /// A form-encoded `ajax.html` request for `svc` (without `sid`: the
@@ -167,30 +199,12 @@ impl Provider for WialonProvider {
         let response = http.send(PROVIDER, request).await?;
         let headers = response.headers().clone();
         let (status, body) = http.read_body(PROVIDER, response).await?;
-        let secrets = [&self.config.token];
-        if !status.is_success() {
-            return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
-        }
-        // Real servers send `application/json`; a proxy error page is caught
-        // by the JSON parse (no strict header comparison: a charset suffix is
-        // fine).
-        let value: Value = parse_json(
-            PROVIDER,
-            status,
-            &body,
-            "a token/login JSON reply",
-            &secrets,
-        )?;
-        let (eid, info) = parse_login(value, &self.config.token)?;
+        let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(
-            user = info.user_name.as_deref().unwrap_or(""),
+            user = new.data.user_name.as_deref().unwrap_or(""),
             "wialon session opened"
         );
-        Ok(NewSession::new(
-            eid,
-            Expiry::Idle(self.config.idle_timeout),
-            info,
-        ))
+        Ok(new)
     }
 
     async fn logout(

@@ -2,7 +2,10 @@
 //! counting logins, and a provider for it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod procs;
+
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -51,7 +54,10 @@ pub fn redis_binary() -> Option<PathBuf> {
         !required,
         "redis-server is not installed but AUTH_REQUIRE_REDIS is set (install it, e.g. `apt-get install redis-server`)"
     );
-    eprintln!(
+    // Written to the real stderr (not eprintln!, which libtest captures) so
+    // the skip is visible in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
         "NOTICE: redis-server not found: skipping this Redis test (set AUTH_REQUIRE_REDIS=1 to fail instead)"
     );
     None

@@ -1,0 +1,156 @@
+//! Parent side of the multi-process tests: worker processes (the test
+//! binary started again with `--exact worker --ignored`) driven by commands
+//! on stdin, answering `AUTHREDIS key=value ...` lines on stdout.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// Prefix of the workers' answer lines.
+pub const REPLY: &str = "AUTHREDIS ";
+
+/// One worker process.
+pub struct Worker {
+    pub child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+/// A parsed answer line.
+#[derive(Debug, Default)]
+pub struct Reply(pub HashMap<String, String>);
+
+impl Reply {
+    pub fn num(&self, key: &str) -> u64 {
+        self.0.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.starts_with("err:"))
+            .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+            .sum()
+    }
+}
+
+impl Worker {
+    /// Starts the `worker` test of this binary with `env`, and waits for its
+    /// `ready` line.
+    pub async fn spawn(env: &[(&str, String)]) -> Self {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "--exact",
+            "worker",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn worker");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut worker = Self {
+            child,
+            stdin,
+            lines,
+        };
+        let ready = worker.reply().await;
+        assert!(ready.0.contains_key("ready"), "{ready:?}");
+        worker
+    }
+
+    pub async fn spawn_many(env: &[(&str, String)], n: usize) -> Vec<Self> {
+        let mut workers = Vec::new();
+        for _ in 0..n {
+            workers.push(Self::spawn(env).await);
+        }
+        workers
+    }
+
+    pub async fn send(&mut self, command: &str) {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .expect("worker stdin");
+        self.stdin.flush().await.unwrap();
+    }
+
+    pub async fn reply(&mut self) -> Reply {
+        let read = async {
+            loop {
+                let line = self
+                    .lines
+                    .next_line()
+                    .await
+                    .expect("worker stdout")
+                    .expect("worker exited early");
+                // libtest may have printed "test worker ... " on the line.
+                if let Some(at) = line.find(REPLY) {
+                    let rest = &line[at + REPLY.len()..];
+                    let mut map = HashMap::new();
+                    for word in rest.split_whitespace() {
+                        let (k, v) = word.split_once('=').unwrap_or((word, ""));
+                        map.insert(k.to_owned(), v.to_owned());
+                    }
+                    return Reply(map);
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(40), read)
+            .await
+            .expect("worker answers in time")
+    }
+
+    /// Asks the worker to exit and checks it exited cleanly (no panic).
+    pub async fn quit(mut self) {
+        self.send("quit").await;
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("worker exits")
+            .unwrap();
+        assert!(status.success(), "worker failed (panicked?): {status}");
+    }
+}
+
+/// Sends `command` to every worker at once, then collects the replies.
+pub async fn all(workers: &mut [Worker], command: &str) -> Vec<Reply> {
+    for w in workers.iter_mut() {
+        w.send(command).await;
+    }
+    let mut replies = Vec::new();
+    for w in workers.iter_mut() {
+        replies.push(w.reply().await);
+    }
+    replies
+}
+
+pub fn sum(replies: &[Reply], key: &str) -> u64 {
+    replies.iter().map(|r| r.num(key)).sum()
+}
+
+pub fn assert_all_ok(replies: &[Reply], per_worker: u64, phase: &str) {
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r.num("ok"), per_worker, "{phase}: worker {i}: {r:?}");
+        assert_eq!(r.errors(), 0, "{phase}: worker {i}: {r:?}");
+    }
+}
+
+/// Prints a worker's answer line: `ok=N` plus `err:<kind>=N` per error kind
+/// and the given extra fields.
+pub fn print_report(ok: usize, errors: &HashMap<String, usize>, extra: &str) {
+    let mut line = format!("{REPLY}ok={ok} {extra}");
+    for (error, count) in errors {
+        line.push_str(&format!(" err:{}={count}", error.replace(' ', "_")));
+    }
+    println!("{line}");
+}
