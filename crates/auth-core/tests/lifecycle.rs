@@ -321,5 +321,9 @@ async fn lockout_limit_holds_for_clients_waiting_on_a_shared_login_lock() {
         1,
         "only one attempt fits under the limit: {errors:?}"
     );
-    assert!(errors.iter().any(|e| matches!(e, AuthError::LockedOut { .. })));
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, AuthError::LockedOut { .. }))
+    );
 }

@@ -77,7 +77,11 @@ impl Faults {
 }
 
 /// Axum middleware applying queued faults.
-pub(crate) async fn fault_layer(State(faults): State<Faults>, request: Request, next: Next) -> Response {
+pub(crate) async fn fault_layer(
+    State(faults): State<Faults>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(fault) = faults.next() else {
         return next.run(request).await;
     };
@@ -169,7 +173,11 @@ impl Counters {
 
     /// Counts a failed login attempt naming `account`.
     pub fn failed_login(&self, account: &str) {
-        *self.state().failed_logins.entry(account.to_owned()).or_default() += 1;
+        *self
+            .state()
+            .failed_logins
+            .entry(account.to_owned())
+            .or_default() += 1;
     }
 
     /// Counts a protected call made by `account`.
@@ -184,7 +192,11 @@ impl Counters {
 
     /// Failed login attempts naming `account`.
     pub fn failed_logins(&self, account: &str) -> u64 {
-        self.state().failed_logins.get(account).copied().unwrap_or(0)
+        self.state()
+            .failed_logins
+            .get(account)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Login attempts (successful or not) naming `account`.
@@ -229,7 +241,11 @@ impl SimServer {
     /// Serves `router` (wrapped with fault injection and a body-size bound) on
     /// an ephemeral loopback port. `path` is appended to the base URL (e.g.
     /// Electa's API root).
-    pub(crate) async fn start(router: Router, faults: Faults, path: &str) -> Result<Self, SimError> {
+    pub(crate) async fn start(
+        router: Router,
+        faults: Faults,
+        path: &str,
+    ) -> Result<Self, SimError> {
         let router = router
             .layer(axum::middleware::from_fn_with_state(faults, fault_layer))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY));

@@ -10,12 +10,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cielo24;
 pub mod common;
 pub mod ctc;
+pub mod electa;
 pub mod plaspy;
 pub mod wialon;
-pub mod cielo24;
-pub mod electa;
 
 pub use common::{Counters, Fault, Faults, SimServer};
 
