@@ -31,13 +31,12 @@ pub fn enabled_providers() -> Vec<&'static str> {
     PROVIDERS
         .iter()
         .copied()
-        .filter(|p| match *p {
-            "ctc" => cfg!(feature = "ctc"),
-            "plaspy" => cfg!(feature = "plaspy"),
-            "wialon" => cfg!(feature = "wialon"),
-            "cielo24" => cfg!(feature = "cielo24"),
-            "electa" => cfg!(feature = "electa"),
-            _ => false,
+        .filter(|p| {
+            (*p == "ctc" && cfg!(feature = "ctc"))
+                || (*p == "plaspy" && cfg!(feature = "plaspy"))
+                || (*p == "wialon" && cfg!(feature = "wialon"))
+                || (*p == "cielo24" && cfg!(feature = "cielo24"))
+                || (*p == "electa" && cfg!(feature = "electa"))
         })
         .collect()
 }

@@ -36,6 +36,10 @@ pub const COMMON_FIELDS: &[&str] = &[
 /// HTTP settings every provider accepts, next to its own settings (in the
 /// same table / object, or as `{PREFIX}_{PROVIDER}_TIMEOUT_SECS` ...).
 /// Unset fields keep [`HttpSettings`]' defaults.
+///
+/// [`ProviderConfig`](crate::ProviderConfig) reads them and stores them in
+/// the settings' `common` field; a settings struct deserialized on its own
+/// (e.g. `CtcSettings`) does not accept them.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommonSettings {
