@@ -31,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
             // The session data is what the token store keeps: it must read
             // back, and its Debug must not show the session id.
             let stored = serde_json::to_value(&new.data).expect("LoginInfo serializes");
-            let back: LoginInfo = serde_json::from_value(stored).expect("stored LoginInfo reads back");
+            let back: LoginInfo =
+                serde_json::from_value(stored).expect("stored LoginInfo reads back");
             drop(back);
         }
         Err(err) => assert_no_secret(&format!("{err} {err:?}"), &[TOKEN]),

@@ -69,6 +69,19 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// What a seed's file name promises: `ok_*` seeds must parse, `err_*` seeds
+/// must give an error, others (e.g. `crash_*` inputs found by fuzzing) only
+/// must not panic.
+pub fn expected_ok(name: &str) -> Option<bool> {
+    if name.starts_with("ok_") {
+        Some(true)
+    } else if name.starts_with("err_") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// The files of a seed directory, sorted by name (for the regression tests).
 pub fn seed_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)

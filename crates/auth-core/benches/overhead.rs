@@ -155,8 +155,15 @@ fn bench(c: &mut Criterion) {
     for (label, concurrent) in [("sequential", false), ("concurrent", true)] {
         let mut raw = Vec::new();
         let mut auth = Vec::new();
-        for _ in 0..15 {
-            for (side, out) in [(false, &mut raw), (true, &mut auth)] {
+        for round in 0..30 {
+            // ABBA order, so drift in machine load hits both sides alike.
+            let order = if round % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for side in order {
+                let out = if side { &mut auth } else { &mut raw };
                 let start = Instant::now();
                 rt.block_on(async {
                     if concurrent {

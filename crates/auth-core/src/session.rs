@@ -104,6 +104,15 @@ impl<D: fmt::Debug> fmt::Debug for Session<D> {
 /// sessions use a tenth of their lifetime instead.
 const EXPIRY_SAFETY: Duration = Duration::from_secs(1);
 
+/// Longest lifetime taken literally; longer ones (`Duration::MAX` as "never")
+/// are capped so deadline arithmetic cannot overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `base + d`, with `d` capped at [`MAX_LIFETIME`].
+fn add_capped(base: Instant, d: Duration) -> Instant {
+    base.checked_add(d.min(MAX_LIFETIME)).unwrap_or(base)
+}
+
 fn safety_for(lifetime: Duration) -> Duration {
     EXPIRY_SAFETY.min(lifetime / 10)
 }
@@ -153,10 +162,13 @@ impl<D> Session<D> {
         let now = Instant::now();
         let wall_now = Utc::now();
         let deadline = match new.expiry {
-            Expiry::At(at) => Some(now + (at - wall_now).to_std().unwrap_or(Duration::ZERO)),
+            Expiry::At(at) => Some(add_capped(
+                now,
+                (at - wall_now).to_std().unwrap_or(Duration::ZERO),
+            )),
             Expiry::AfterIssue(d) => {
                 let age = (wall_now - issued_at).to_std().unwrap_or(Duration::ZERO);
-                Some(now + d.saturating_sub(age))
+                Some(add_capped(now, d.saturating_sub(age)))
             }
             Expiry::Idle(_) | Expiry::UntilRejected => None,
         };
@@ -221,9 +233,10 @@ impl<D> Session<D> {
 
     fn deadline_now(&self) -> Option<Instant> {
         match self.expiry {
-            Expiry::Idle(idle) => Some(
-                self.created + Duration::from_nanos(self.last_used.load(Ordering::Relaxed)) + idle,
-            ),
+            Expiry::Idle(idle) => Some(add_capped(
+                self.created + Duration::from_nanos(self.last_used.load(Ordering::Relaxed)),
+                idle,
+            )),
             _ => self.deadline,
         }
     }
@@ -232,7 +245,7 @@ impl<D> Session<D> {
     pub fn freshness(&self, now: Instant) -> Freshness {
         match self.deadline_now() {
             None => Freshness::Fresh,
-            Some(deadline) if now + self.safety >= deadline => Freshness::Expired,
+            Some(deadline) if add_capped(now, self.safety) >= deadline => Freshness::Expired,
             Some(_) => match self.refresh_at {
                 Some(at) if now >= at => Freshness::RefreshDue,
                 _ => Freshness::Fresh,
@@ -344,7 +357,10 @@ impl StoredSession {
         let deadline = match self.expiry {
             Expiry::At(at) => at,
             Expiry::AfterIssue(d) => match chrono::Duration::from_std(d) {
-                Ok(d) => self.issued_at + d,
+                Ok(d) => match self.issued_at.checked_add_signed(d) {
+                    Some(deadline) => deadline,
+                    None => return false,
+                },
                 Err(_) => return false,
             },
             Expiry::Idle(_) | Expiry::UntilRejected => return false,
@@ -402,6 +418,21 @@ mod tests {
         assert_eq!(s.freshness(Instant::now()), Freshness::Fresh);
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(s.freshness(Instant::now()), Freshness::RefreshDue);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn huge_lifetimes_do_not_overflow() {
+        for expiry in [
+            Expiry::AfterIssue(Duration::MAX),
+            Expiry::Idle(Duration::MAX),
+            Expiry::At(DateTime::<Utc>::MAX_UTC),
+        ] {
+            let s = session(expiry);
+            s.touch();
+            assert_eq!(s.freshness(Instant::now()), Freshness::Fresh, "{expiry:?}");
+            assert!(s.expires_in().is_some());
+            assert!(!s.to_stored().unwrap().is_expired());
+        }
     }
 
     #[test]

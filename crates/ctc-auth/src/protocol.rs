@@ -20,7 +20,9 @@ pub struct CtcLogin {
 }
 
 /// The `authToken` cookie of a login answer: its value and expiry
-/// (`Max-Age` wins over `Expires`, as RFC 6265 says).
+/// (`Max-Age` wins over `Expires`, as RFC 6265 says). A `Max-Age` too large
+/// to be a date (beyond year 262143) gives no expiry: the token is used
+/// until CTC rejects it.
 pub(crate) fn auth_token_cookie(headers: &HeaderMap) -> Option<(String, Option<DateTime<Utc>>)> {
     headers
         .get_all(SET_COOKIE)
@@ -30,7 +32,8 @@ pub(crate) fn auth_token_cookie(headers: &HeaderMap) -> Option<(String, Option<D
         .rfind(|c| c.name() == AUTH_TOKEN_COOKIE && !c.value().is_empty())
         .map(|c| {
             let expires = if let Some(max_age) = c.max_age() {
-                Some(Utc::now() + chrono::Duration::seconds(max_age.whole_seconds()))
+                chrono::Duration::try_seconds(max_age.whole_seconds())
+                    .and_then(|age| Utc::now().checked_add_signed(age))
             } else {
                 c.expires_datetime()
                     .and_then(|at| DateTime::from_timestamp(at.unix_timestamp(), 0))

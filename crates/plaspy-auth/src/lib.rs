@@ -48,7 +48,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
 use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -219,6 +219,15 @@ impl PlaspyProvider {
         }
     }
 
+    /// `now` plus the configured default lifetime, saturating at the latest
+    /// representable time (a huge configured lifetime must not panic).
+    fn default_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.config.default_lifetime)
+            .ok()
+            .and_then(|lifetime| now.checked_add_signed(lifetime))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     fn expiry_of(&self, token: &str, expires: Option<&str>) -> PlaspyLogin {
         let now = Utc::now();
         let stated = expires.and_then(|text| {
@@ -236,19 +245,13 @@ impl PlaspyProvider {
             Some(at) => (at, ExpirySource::Expires),
             None => match protocol::jwt_exp(token) {
                 Some(at) => (at, ExpirySource::JwtExp),
-                None => (
-                    now + chrono::Duration::from_std(self.config.default_lifetime)
-                        .unwrap_or(chrono::Duration::MAX),
-                    ExpirySource::DefaultLifetime,
-                ),
+                None => (self.default_expiry(now), ExpirySource::DefaultLifetime),
             },
         };
         if at <= now + SKEW_ALLOWANCE {
             tracing::warn!(provider = PROVIDER, expires = %at, "the token expires in the past or right now (clock skew?); assuming the default lifetime");
             return PlaspyLogin {
-                expires: now
-                    + chrono::Duration::from_std(self.config.default_lifetime)
-                        .unwrap_or(chrono::Duration::MAX),
+                expires: self.default_expiry(now),
                 expiry_source: ExpirySource::DefaultLifetime,
             };
         }
