@@ -1,6 +1,7 @@
 //! The [`Provider`] implementation and the [`WialonClient`] with its
 //! `call` and token-management helpers.
 
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -127,15 +128,12 @@ impl WialonProvider {
     }
 }
 
-/// FNV-1a (64 bit): a stable, non-reversible fingerprint of the token for
-/// the cache key.
-fn fingerprint(text: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+/// A stable, one-way fingerprint of the token for the cache key: the first
+/// 64 bits of its SHA-256, as hex. It tells accounts apart in a shared store
+/// without the key revealing the token.
+fn fingerprint(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses a `token/login` reply: the session id and the rest.
@@ -182,10 +180,10 @@ impl Provider for WialonProvider {
     }
 
     /// `wialon|<host>|as=<operateAs>|fl=<flags>|token-<fingerprint>`: the
-    /// token itself never appears, only a 64-bit FNV-1a fingerprint.
+    /// token itself never appears, only a 64-bit SHA-256 fingerprint.
     fn cache_key(&self) -> String {
         format!(
-            "wialon|{}|as={}|fl={}|token-{:016x}",
+            "wialon|{}|as={}|fl={}|token-{}",
             self.config.host,
             self.config.operate_as.as_deref().unwrap_or(""),
             self.config.flags.bits(),
