@@ -354,14 +354,6 @@ impl<P: Provider> Authenticated<P> {
         }
     }
 
-    fn new_flight(&self, seen: u64, reason: Reason) -> (u64, LoginFlight<P::Data>) {
-        let id = self.inner.flight_ids.fetch_add(1, Ordering::Relaxed) + 1;
-        let inner = Arc::clone(&self.inner);
-        let future: BoxFuture<'static, LoginResult<P::Data>> =
-            Box::pin(async move { login_flight(inner, id, seen, reason).await });
-        (id, future.shared())
-    }
-
     fn lock_flight(&self) -> std::sync::MutexGuard<'_, Option<Flight<P::Data>>> {
         self.inner.flight.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -372,14 +364,7 @@ impl<P: Provider> Authenticated<P> {
             let mut slot = self.lock_flight();
             match slot.as_ref().and_then(|f| f.future.upgrade()) {
                 Some(flight) => flight,
-                None => {
-                    let (id, flight) = self.new_flight(seen, reason);
-                    *slot = Some(Flight {
-                        id,
-                        future: flight.downgrade().expect("a fresh Shared is not complete"),
-                    });
-                    flight
-                }
+                None => self.start_flight(&mut slot, seen, reason),
             }
         };
         flight.await
@@ -391,12 +376,27 @@ impl<P: Provider> Authenticated<P> {
         if slot.as_ref().and_then(|f| f.future.upgrade()).is_some() {
             return None;
         }
-        let (id, flight) = self.new_flight(seen, reason);
+        Some(self.start_flight(&mut slot, seen, reason))
+    }
+
+    /// Starts a login and records it (weakly) in the slot, so later callers
+    /// join it while anyone still awaits it.
+    fn start_flight(
+        &self,
+        slot: &mut Option<Flight<P::Data>>,
+        seen: u64,
+        reason: Reason,
+    ) -> LoginFlight<P::Data> {
+        let id = self.inner.flight_ids.fetch_add(1, Ordering::Relaxed) + 1;
+        let inner = Arc::clone(&self.inner);
+        let future: BoxFuture<'static, LoginResult<P::Data>> =
+            Box::pin(async move { login_flight(inner, id, seen, reason).await });
+        let flight = future.shared();
         *slot = Some(Flight {
             id,
             future: flight.downgrade().expect("a fresh Shared is not complete"),
         });
-        Some(flight)
+        flight
     }
 
     /// Authorizes `request` with a valid session and sends it. When the
