@@ -120,7 +120,7 @@ async fn ctc() -> Result<Scenario, BoxError> {
     };
     let base = config.base_url().clone();
     let request = device.map(|device| -> Request {
-        let url = join(
+        let url = endpoint(
             &base,
             &format!("connect/results/events/device/{device}/avl/latest"),
         );
@@ -166,7 +166,7 @@ async fn plaspy() -> Result<Scenario, BoxError> {
             (config, Some((hooks, sim)))
         }
     };
-    let url = join(config.base_url(), "api/devices");
+    let url = endpoint(config.base_url(), "api/devices");
     let (sim, keep) = split(sim);
     Ok(Scenario {
         name: "Plaspy",
@@ -265,7 +265,7 @@ async fn cielo24() -> Result<Scenario, BoxError> {
         }
     };
     let provider = builder.build()?;
-    let url = join(provider.base_url(), "api/job/list");
+    let url = endpoint(provider.base_url(), "api/job/list");
     let (sim, keep) = split(sim);
     Ok(Scenario {
         name: "cielo24",
@@ -308,7 +308,7 @@ async fn electa() -> Result<(Scenario, Option<Arc<ElectaSim>>), BoxError> {
         }
     };
     build()?;
-    let url = join(&api_url, "users/list/");
+    let url = endpoint(&api_url, "users/list/");
     let hooks = sim.as_ref().map(|sim| SimHooks {
         expire: Box::new({
             let sim = Arc::clone(sim);
@@ -338,15 +338,9 @@ fn split<S: Send + Sync + 'static>(
     }
 }
 
-/// `base` joined with a relative path, keeping any path prefix of `base`.
-fn join(base: &Url, path: &str) -> Url {
-    let mut base = base.clone();
-    if !base.path().ends_with('/') {
-        let p = format!("{}/", base.path());
-        base.set_path(&p);
-    }
-    base.join(path)
-        .expect("a relative path joins any http(s) base URL")
+/// `path` below `base` (keeping its path prefix).
+fn endpoint(base: &Url, path: &str) -> Url {
+    auth_core::http::join_below(base, path).expect("a relative path joins any http(s) base URL")
 }
 
 async fn call(client: &Arc<dyn DynAuthenticated>, request: &Request) -> Result<(), BoxError> {

@@ -171,6 +171,22 @@ pub fn check_base_url(url: &Url, allow_insecure_http: bool) -> Result<(), AuthEr
     }
 }
 
+/// `url` with a trailing `/` on its path, so that relative joins stay below
+/// it (`https://host/prefix` + `api/x` gives `https://host/prefix/api/x`).
+pub fn as_directory(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+/// `path` below `base`, keeping `base`'s path prefix; a leading `/` on
+/// `path` is ignored so it cannot escape the prefix.
+pub fn join_below(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+    as_directory(base.clone()).join(path.trim_start_matches('/'))
+}
+
 /// A short, single-line excerpt of a body for an error message, with every
 /// occurrence of the given secrets replaced by `[REDACTED]`.
 pub fn excerpt(body: &[u8], secrets: &[&SecretString]) -> String {
@@ -307,6 +323,26 @@ mod tests {
         assert!(ok("http://api.example.com", true));
         assert!(!ok("ftp://api.example.com", true));
         assert!(!ok("https://user:pw@api.example.com", false));
+    }
+
+    #[test]
+    fn joins_stay_below_the_base_path() {
+        let base = Url::parse("https://h.example/apps/api").unwrap();
+        assert_eq!(
+            as_directory(base.clone()).as_str(),
+            "https://h.example/apps/api/"
+        );
+        for path in ["token/", "/token/"] {
+            assert_eq!(
+                join_below(&base, path).unwrap().as_str(),
+                "https://h.example/apps/api/token/"
+            );
+        }
+        let root = Url::parse("https://h.example").unwrap();
+        assert_eq!(
+            join_below(&root, "api/x").unwrap().as_str(),
+            "https://h.example/api/x"
+        );
     }
 
     #[test]

@@ -130,13 +130,7 @@ impl Cielo24Provider {
     /// The URL of an API path such as `"api/job/list"` (relative to the base
     /// URL, which may carry a path prefix).
     pub fn endpoint(&self, path: &str) -> Url {
-        let mut base = self.base_url.clone();
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
-        base.join(path.trim_start_matches('/'))
-            .unwrap_or_else(|_| self.base_url.clone())
+        auth_core::http::join_below(&self.base_url, path).unwrap_or_else(|_| self.base_url.clone())
     }
 
     /// Interprets the answer of `account/login` (status, headers and body as

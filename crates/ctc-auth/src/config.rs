@@ -219,7 +219,7 @@ impl CtcConfigBuilder {
                 "CTC instance is required: Instance::Us, Instance::Eu or Instance::Custom",
             )
         })?;
-        let mut base_url = instance.base_url();
+        let base_url = instance.base_url();
         auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
         if base_url.cannot_be_a_base()
             || base_url.query().is_some()
@@ -229,10 +229,7 @@ impl CtcConfigBuilder {
                 "the CTC base URL must be a plain http(s) URL without query or fragment",
             ));
         }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
+        let base_url = auth_core::http::as_directory(base_url);
         Ok(CtcConfig {
             username,
             password,

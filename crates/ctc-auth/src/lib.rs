@@ -96,9 +96,7 @@ impl CtcProvider {
     /// `endpoint("connect/results/events/device/123/avl/latest")`. A leading
     /// `/` is ignored, so paths stay below a custom base URL's path.
     pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
-        self.config
-            .base_url
-            .join(path.trim_start_matches('/'))
+        auth_core::http::join_below(&self.config.base_url, path)
             .map_err(|e| AuthError::config(format!("invalid CTC path {path:?}: {e}")))
     }
 

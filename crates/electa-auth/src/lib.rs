@@ -122,13 +122,7 @@ impl ElectaProvider {
 
     /// The URL of an API path relative to the API URL, e.g. `"users/list/"`.
     pub fn endpoint(&self, path: &str) -> Url {
-        let mut base = self.api_url.clone();
-        if !base.path().ends_with('/') {
-            let p = format!("{}/", base.path());
-            base.set_path(&p);
-        }
-        base.join(path.trim_start_matches('/'))
-            .unwrap_or_else(|_| self.api_url.clone())
+        auth_core::http::join_below(&self.api_url, path).unwrap_or_else(|_| self.api_url.clone())
     }
 
     /// `{API_URL}/token/`.

@@ -123,7 +123,7 @@ impl PlaspyConfigBuilder {
             .api_key
             .filter(|k| !k.expose_secret().trim().is_empty())
             .ok_or_else(|| AuthError::config("Plaspy apiKey is required"))?;
-        let mut base_url = match self.base_url {
+        let base_url = match self.base_url {
             Some(url) => url,
             None => Url::parse(DEFAULT_BASE_URL).expect("constant URL"),
         };
@@ -136,10 +136,7 @@ impl PlaspyConfigBuilder {
                 "the Plaspy base URL must be a plain http(s) URL without query or fragment",
             ));
         }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
+        let base_url = auth_core::http::as_directory(base_url);
         let default_lifetime = self.default_lifetime.unwrap_or(DEFAULT_LIFETIME);
         if default_lifetime < Duration::from_secs(5) {
             return Err(AuthError::config(

@@ -92,9 +92,7 @@ impl PlaspyProvider {
     /// A URL below the base URL, e.g. `endpoint("api/devices")`. A leading
     /// `/` is ignored.
     pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
-        self.config
-            .base_url
-            .join(path.trim_start_matches('/'))
+        auth_core::http::join_below(&self.config.base_url, path)
             .map_err(|e| AuthError::config(format!("invalid Plaspy path {path:?}: {e}")))
     }
 

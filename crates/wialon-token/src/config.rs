@@ -202,7 +202,7 @@ impl WialonProviderBuilder {
                 MIN_IDLE_TIMEOUT.as_millis()
             )));
         }
-        let mut host = Url::parse(self.host.trim())
+        let host = Url::parse(self.host.trim())
             .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))?;
         check_base_url(&host, self.allow_insecure_http)?;
         if host.query().is_some() || host.fragment().is_some() {
@@ -210,10 +210,7 @@ impl WialonProviderBuilder {
                 "the Wialon host URL must not have a query or fragment",
             ));
         }
-        if !host.path().ends_with('/') {
-            let path = format!("{}/", host.path());
-            host.set_path(&path);
-        }
+        let host = auth_core::http::as_directory(host);
         let join = |p: &str| {
             host.join(p)
                 .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))
