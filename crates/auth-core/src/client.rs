@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use chrono::Utc;
 use futures_util::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use reqwest::{RequestBuilder, Response};
 use tokio::task::AbortHandle;
@@ -17,7 +16,7 @@ use crate::AuthError;
 use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
 use crate::http::{HttpClient, HttpSettings, read_body_capped};
 use crate::provider::Provider;
-use crate::session::{Freshness, NewSession, RefreshPolicy, Session, StoredSession};
+use crate::session::{Freshness, NewSession, RefreshPolicy, Session};
 use crate::store::{LockToken, MemoryStore, TokenStore};
 
 type LoginResult<D> = Result<Arc<Session<D>>, AuthError>;
@@ -787,8 +786,8 @@ async fn adopt_stored<P: Provider>(
     if stored.generation <= floor || stored.is_expired() {
         return None;
     }
-    let session = match session_from_stored(stored, &inner.refresh) {
-        Ok(session) => Arc::new(session),
+    let session = match serde_json::from_value(stored.data.clone()) {
+        Ok(data) => Arc::new(Session::from_stored(stored, data, &inner.refresh)),
         Err(error) => {
             tracing::warn!(%error, "ignoring a stored session this version cannot read");
             return None;
@@ -804,19 +803,6 @@ async fn adopt_stored<P: Provider>(
         "adopted a session from the token store"
     );
     Some(session)
-}
-
-fn session_from_stored<D: serde::de::DeserializeOwned>(
-    stored: StoredSession,
-    refresh: &RefreshPolicy,
-) -> Result<Session<D>, serde_json::Error> {
-    let data = serde_json::from_value(stored.data)?;
-    Ok(Session::from_new(
-        NewSession::new(stored.token, stored.expiry, data),
-        stored.generation,
-        stored.issued_at,
-        refresh,
-    ))
 }
 
 /// Caches a freshly issued session and saves it to the store.
@@ -842,8 +828,8 @@ async fn install<P: Provider>(
     let session = Arc::new(Session::from_new(
         new,
         generation,
-        Utc::now(),
         &inner.refresh,
+        Duration::ZERO,
     ));
     tracing::Span::current().record("generation", generation);
     inner.cache.store(Some(Arc::clone(&session)));

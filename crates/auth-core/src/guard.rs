@@ -148,7 +148,7 @@ impl LoginGuard {
             }
         }
         if let Some(rule) = self.lockout {
-            let count = match store.failures(key).await {
+            let count = match store.failures(key, rule.window).await {
                 Ok(count) => count,
                 Err(e) => {
                     tracing::warn!(provider = self.provider, error = %e, "token store unavailable; using the local failure count");
@@ -204,7 +204,10 @@ impl LoginGuard {
                 }
                 // A request that never reached the server cannot count there.
                 AuthError::Transport { source, .. } if source.is_connect() => Ok(()),
-                _ => store.record_failure(key, rule.window).await.map(|_| ()),
+                _ => store
+                    .record_failure(key, rule.window, Duration::ZERO)
+                    .await
+                    .map(|_| ()),
             };
             if let Err(e) = result {
                 tracing::warn!(provider = self.provider, error = %e, "could not record the failed login in the token store");

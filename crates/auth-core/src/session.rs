@@ -35,6 +35,11 @@ pub struct NewSession<D> {
     pub expiry: Expiry,
     /// Provider data that came with the login (user info, session ids ...).
     pub data: D,
+    /// The server's clock when it answered (its `Date` header). With an
+    /// [`Expiry::At`], the lifetime is measured on the server's clock
+    /// (`expires - server_date`), so a local clock that disagrees with the
+    /// server's neither renews late nor throws tokens away early.
+    pub server_date: Option<DateTime<Utc>>,
 }
 
 impl<D> NewSession<D> {
@@ -44,6 +49,28 @@ impl<D> NewSession<D> {
             token,
             expiry,
             data,
+            server_date: None,
+        }
+    }
+
+    /// The server's clock when it answered, e.g. from
+    /// [`http::server_date`](crate::http::server_date).
+    #[must_use]
+    pub fn with_server_date(mut self, server_date: Option<DateTime<Utc>>) -> Self {
+        self.server_date = server_date;
+        self
+    }
+
+    /// The lifetime the provider granted, measured on the server's clock when
+    /// its `Date` is known. `None` for sessions without a fixed deadline.
+    pub fn lifetime(&self) -> Option<Duration> {
+        match self.expiry {
+            Expiry::At(at) => {
+                let reference = self.server_date.unwrap_or_else(Utc::now);
+                Some((at - reference).to_std().unwrap_or(Duration::ZERO))
+            }
+            Expiry::AfterIssue(d) => Some(d),
+            Expiry::Idle(_) | Expiry::UntilRejected => None,
         }
     }
 }
@@ -81,6 +108,9 @@ pub struct Session<D> {
     safety: Duration,
     /// For `Idle`: nanoseconds after `created` of the last use.
     last_used: AtomicU64,
+    /// For `Idle`: nanoseconds after `created` of the last time the store's
+    /// copy had its TTL extended.
+    last_store_touch: AtomicU64,
     /// Set once a request made with this session was accepted.
     productive: AtomicBool,
     /// Set when the provider first rejected this session.
@@ -153,41 +183,94 @@ impl RefreshPolicy {
 }
 
 impl<D> Session<D> {
+    /// A session issued now, valid for `lifetime` (at least `floor`); see
+    /// [`NewSession::lifetime`].
     pub(crate) fn from_new(
         new: NewSession<D>,
         generation: u64,
+        refresh: &RefreshPolicy,
+        floor: Duration,
+    ) -> Self {
+        let lifetime = new.lifetime().map(|l| l.max(floor));
+        Self::build(
+            new.token,
+            new.expiry,
+            new.data,
+            generation,
+            Utc::now(),
+            lifetime,
+            refresh,
+        )
+    }
+
+    /// A session another process stored. Its time left is taken from the
+    /// store's clock when the store reports it, so the writer's wall clock
+    /// does not matter.
+    pub(crate) fn from_stored(
+        stored: StoredSession,
+        data: D,
+        refresh: &RefreshPolicy,
+    ) -> Self {
+        let left = match (stored.expiry, stored.expires_in) {
+            (Expiry::At(_) | Expiry::AfterIssue(_), Some(left)) => Some(left),
+            (Expiry::At(at), None) => Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
+            (Expiry::AfterIssue(d), None) => {
+                let age = (Utc::now() - stored.issued_at)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                Some(d.saturating_sub(age))
+            }
+            (Expiry::Idle(_) | Expiry::UntilRejected, _) => None,
+        };
+        let mut session = Self::build(
+            stored.token,
+            stored.expiry,
+            data,
+            stored.generation,
+            stored.issued_at,
+            left,
+            refresh,
+        );
+        // An idle session expires `idle` after its last use: start the local
+        // count where the store's TTL says the session stands.
+        if let (Expiry::Idle(idle), Some(left)) = (stored.expiry, stored.expires_in) {
+            let used_ago = idle.saturating_sub(left).min(MAX_LIFETIME);
+            if let Some(created) = session.created.checked_sub(used_ago) {
+                session.created = created;
+                session.last_store_touch = AtomicU64::new(0);
+            }
+        }
+        session
+    }
+
+    fn build(
+        token: SecretString,
+        expiry: Expiry,
+        data: D,
+        generation: u64,
         issued_at: DateTime<Utc>,
+        left: Option<Duration>,
         refresh: &RefreshPolicy,
     ) -> Self {
         let now = Instant::now();
-        let wall_now = Utc::now();
-        let deadline = match new.expiry {
-            Expiry::At(at) => Some(add_capped(
-                now,
-                (at - wall_now).to_std().unwrap_or(Duration::ZERO),
-            )),
-            Expiry::AfterIssue(d) => {
-                let age = (wall_now - issued_at).to_std().unwrap_or(Duration::ZERO);
-                Some(add_capped(now, d.saturating_sub(age)))
-            }
-            Expiry::Idle(_) | Expiry::UntilRejected => None,
-        };
-        let safety = match (new.expiry, deadline) {
+        let deadline = left.map(|left| add_capped(now, left));
+        let safety = match (expiry, left) {
             (Expiry::Idle(idle), _) => safety_for(idle),
-            (_, Some(d)) => safety_for(d.saturating_duration_since(now)),
+            (_, Some(left)) => safety_for(left),
             _ => Duration::ZERO,
         };
         Self {
             safety,
-            token: new.token,
+            token,
             issued_at,
-            expiry: new.expiry,
-            data: new.data,
+            expiry,
+            data,
             generation,
             created: now,
             deadline,
             refresh_at: deadline.map(|d| refresh.refresh_at(now, d)),
             last_used: AtomicU64::new(0),
+            last_store_touch: AtomicU64::new(0),
             productive: AtomicBool::new(false),
             rejected: AtomicBool::new(false),
         }
@@ -256,16 +339,39 @@ impl<D> Session<D> {
     /// Records a use (slides an `Idle` deadline).
     pub fn touch(&self) {
         if let Expiry::Idle(_) = self.expiry {
-            let nanos = Instant::now()
-                .saturating_duration_since(self.created)
-                .as_nanos()
-                .min(u128::from(u64::MAX)) as u64;
+            let nanos = self.nanos_since_created();
             // Avoid a store (and cache-line traffic) when nothing changed by
             // more than a millisecond.
             if nanos.saturating_sub(self.last_used.load(Ordering::Relaxed)) > 1_000_000 {
                 self.last_used.fetch_max(nanos, Ordering::Relaxed);
             }
         }
+    }
+
+    fn nanos_since_created(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.created)
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64
+    }
+
+    /// For an `Idle` session: the idle period, when the shared store's copy
+    /// is due to have its TTL extended (at most once per quarter of the idle
+    /// period, claimed by one caller). `None` otherwise.
+    pub(crate) fn store_touch_due(&self) -> Option<Duration> {
+        let Expiry::Idle(idle) = self.expiry else {
+            return None;
+        };
+        let now = self.nanos_since_created();
+        let last = self.last_store_touch.load(Ordering::Relaxed);
+        let quarter = u64::try_from((idle / 4).as_nanos()).unwrap_or(u64::MAX);
+        if now.saturating_sub(last) < quarter {
+            return None;
+        }
+        self.last_store_touch
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| idle)
     }
 
     /// Time since the last use (or creation).
@@ -312,6 +418,7 @@ impl<D: Serialize> Session<D> {
             expiry: self.expiry,
             generation: self.generation,
             data: serde_json::to_value(&self.data)?,
+            expires_in: None,
         })
     }
 }
@@ -333,6 +440,13 @@ pub struct StoredSession {
     pub generation: u64,
     /// Provider data, as JSON.
     pub data: serde_json::Value,
+    /// Time the session had left when it was loaded, by the store's own
+    /// clock (its TTL), when the store keeps one. Set by
+    /// [`TokenStore::load`](crate::TokenStore::load); never stored. A reader
+    /// prefers it to `expiry` and `issued_at`, which depend on the wall clock
+    /// of the process that wrote them.
+    #[serde(skip)]
+    pub expires_in: Option<Duration>,
 }
 
 fn serialize_secret<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
@@ -351,9 +465,18 @@ impl fmt::Debug for StoredSession {
 }
 
 impl StoredSession {
-    /// Whether the stored session is already past its deadline (`Idle` and
-    /// `UntilRejected` sessions are judged by the store's TTL instead).
+    /// Whether the stored session is already past its deadline: by the
+    /// store's clock when [`expires_in`](Self::expires_in) is known, else by
+    /// this process's wall clock (`Idle` and `UntilRejected` sessions are
+    /// judged by the store's TTL alone).
     pub fn is_expired(&self) -> bool {
+        if let Some(left) = self.expires_in {
+            let safety = match self.expiry {
+                Expiry::Idle(idle) => safety_for(idle),
+                _ => Duration::ZERO,
+            };
+            return left <= safety;
+        }
         let deadline = match self.expiry {
             Expiry::At(at) => at,
             Expiry::AfterIssue(d) => match chrono::Duration::from_std(d) {
@@ -382,11 +505,11 @@ mod tests {
         Session::from_new(
             NewSession::new(SecretString::from("tok-secret"), expiry, ()),
             1,
-            Utc::now(),
             &RefreshPolicy {
                 margin: Duration::from_secs(60),
                 jitter: Duration::ZERO,
             },
+            Duration::ZERO,
         )
     }
 
