@@ -2,41 +2,34 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use futures_util::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use reqwest::{RequestBuilder, Response};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::AuthError;
-use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
-use crate::http::{HttpClient, HttpSettings, read_body_capped};
+use crate::builder::AuthenticatedBuilder;
+use crate::flight::{self, FlightSlot, LoginResult};
+use crate::guard::LoginGuard;
+use crate::http::{HttpClient, read_body_capped};
 use crate::provider::Provider;
-use crate::session::{Freshness, NewSession, RefreshPolicy, Session};
-use crate::store::{LockToken, MemoryStore, TokenStore};
-
-type LoginResult<D> = Result<Arc<Session<D>>, AuthError>;
-type LoginFlight<D> = Shared<BoxFuture<'static, LoginResult<D>>>;
-
-struct Flight<D> {
-    id: u64,
-    future: WeakShared<BoxFuture<'static, LoginResult<D>>>,
-}
+use crate::session::{Freshness, RefreshPolicy, Session};
+use crate::store::TokenStore;
 
 /// Counters of what a client did, for dashboards and tests.
 #[derive(Debug, Default)]
-struct Counters {
-    logins: AtomicU64,
-    failed_logins: AtomicU64,
-    refreshes: AtomicU64,
-    relogins: AtomicU64,
-    rejections: AtomicU64,
-    adopted: AtomicU64,
-    requests: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) logins: AtomicU64,
+    pub(crate) failed_logins: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) relogins: AtomicU64,
+    pub(crate) rejections: AtomicU64,
+    pub(crate) adopted: AtomicU64,
+    pub(crate) requests: AtomicU64,
 }
 
 /// A snapshot of a client's counters.
@@ -61,14 +54,14 @@ pub struct Stats {
 
 /// Why a login is being made, for counters and traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
+pub(crate) enum Reason {
     Missing,
     Refresh,
     Rejected,
 }
 
 impl Reason {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Missing => "missing_or_expired",
             Reason::Refresh => "refresh",
@@ -77,22 +70,63 @@ impl Reason {
     }
 }
 
-struct Inner<P: Provider> {
-    provider: P,
-    http: HttpClient,
-    store: Arc<dyn TokenStore>,
-    key: String,
-    cache: ArcSwapOption<Session<P::Data>>,
-    flight: Mutex<Option<Flight<P::Data>>>,
-    flight_ids: AtomicU64,
+/// Timing settings of a client (validated by the builder).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) lock_poll: Duration,
+    pub(crate) lock_lease: Duration,
+    pub(crate) min_login_interval: Duration,
+}
+
+pub(crate) struct Inner<P: Provider> {
+    pub(crate) provider: P,
+    pub(crate) http: HttpClient,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) key: String,
+    pub(crate) cache: ArcSwapOption<Session<P::Data>>,
+    pub(crate) flight: FlightSlot<P::Data>,
+    pub(crate) flight_ids: AtomicU64,
     /// Generation of the last session invalidated after a rejection: a
     /// stored session of that generation (or older) is not adopted.
-    rejected_generation: AtomicU64,
-    guard: LoginGuard,
-    refresh: RefreshPolicy,
-    lock_poll: Duration,
-    keep_alive: Mutex<Option<AbortHandle>>,
-    counters: Counters,
+    pub(crate) rejected_generation: AtomicU64,
+    /// Bumped by every logout: a flight started before it installs nothing.
+    pub(crate) logout_epoch: AtomicU64,
+    /// Orders a flight's install against a logout.
+    pub(crate) install_lock: Mutex<()>,
+    pub(crate) guard: LoginGuard,
+    pub(crate) refresh: RefreshPolicy,
+    pub(crate) timing: Timing,
+    pub(crate) keep_alive: Mutex<Option<AbortHandle>>,
+    pub(crate) counters: Counters,
+}
+
+impl<P: Provider> Inner<P> {
+    pub(crate) fn new(
+        provider: P,
+        http: HttpClient,
+        store: Arc<dyn TokenStore>,
+        guard: LoginGuard,
+        refresh: RefreshPolicy,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            key: provider.cache_key(),
+            provider,
+            http,
+            store,
+            cache: ArcSwapOption::empty(),
+            flight: FlightSlot::default(),
+            flight_ids: AtomicU64::new(0),
+            rejected_generation: AtomicU64::new(0),
+            logout_epoch: AtomicU64::new(0),
+            install_lock: Mutex::new(()),
+            guard,
+            refresh,
+            timing,
+            keep_alive: Mutex::new(None),
+            counters: Counters::default(),
+        }
+    }
 }
 
 impl<P: Provider> Drop for Inner<P> {
@@ -111,13 +145,16 @@ impl<P: Provider> Drop for Inner<P> {
 /// * [`session`](Self::session) returns the cached session (a lock-free read)
 ///   and logs in only when there is none or it expired: however many tasks
 ///   ask at once, one login goes out, and its result (or error) is handed to
-///   all of them. A session near its deadline is renewed by one caller while
-///   the others keep using it.
+///   all of them. A session near its deadline is renewed in the background while
+///   every caller keeps using it.
 /// * [`send`](Self::send) authorizes a request, sends it and, when the
 ///   provider rejects the session, invalidates that session only, logs in
 ///   once and retries the request once.
+///
+/// Logins run in tasks of their own (a caller that stops waiting never
+/// cancels one), so calls need a Tokio runtime.
 pub struct Authenticated<P: Provider> {
-    inner: Arc<Inner<P>>,
+    pub(crate) inner: Arc<Inner<P>>,
 }
 
 impl<P: Provider> Clone for Authenticated<P> {
@@ -138,126 +175,6 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
     }
 }
 
-/// Builds an [`Authenticated`] client.
-#[must_use]
-pub struct AuthenticatedBuilder<P: Provider> {
-    provider: P,
-    settings: HttpSettings,
-    client: Option<reqwest::Client>,
-    store: Option<Arc<dyn TokenStore>>,
-    refresh: RefreshPolicy,
-    backoff: BackoffPolicy,
-    lockout: Option<Option<LockoutRule>>,
-    lock_poll: Duration,
-}
-
-impl<P: Provider> fmt::Debug for AuthenticatedBuilder<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthenticatedBuilder")
-            .field("provider", &self.provider)
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<P: Provider> AuthenticatedBuilder<P> {
-    /// Timeouts, body cap and transport policy. Ignored for the timeouts when
-    /// [`http_client`](Self::http_client) is given.
-    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Use this `reqwest::Client` (shares its connection pool and settings).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
-    /// Where sessions, the login lock and failure counts are kept. Default: a
-    /// [`MemoryStore`] of this client's own. Share one store between clients,
-    /// or use `auth-redis`, to share sessions.
-    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.store = Some(store);
-        self
-    }
-
-    /// How far ahead of expiry sessions are renewed.
-    pub fn refresh_policy(mut self, refresh: RefreshPolicy) -> Self {
-        self.refresh = refresh;
-        self
-    }
-
-    /// Back-off after failed logins and repeated rejections.
-    pub fn backoff(mut self, backoff: BackoffPolicy) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
-    /// Overrides the provider's lockout rule (`None` disables it). A rule
-    /// stricter than the provider's is fine; a looser one is refused by
-    /// [`build`](Self::build).
-    pub fn lockout_rule(mut self, rule: Option<LockoutRule>) -> Self {
-        self.lockout = Some(rule);
-        self
-    }
-
-    /// How often a task waiting for another process's login re-reads the
-    /// store. Default 50 ms.
-    pub fn lock_poll_interval(mut self, every: Duration) -> Self {
-        self.lock_poll = every;
-        self
-    }
-
-    /// Builds the client.
-    pub fn build(self) -> Result<Authenticated<P>, AuthError> {
-        let name = self.provider.name();
-        let lockout = match (self.provider.lockout_rule(), self.lockout) {
-            (provider_rule, None) => provider_rule,
-            (Some(p), Some(None)) => {
-                return Err(AuthError::config(format!(
-                    "{name} locks accounts after failed logins; its lockout rule ({} failures per {} s) cannot be disabled",
-                    p.max_failures,
-                    p.window.as_secs()
-                )));
-            }
-            (Some(p), Some(Some(r))) if r.max_failures > p.max_failures || r.window < p.window => {
-                return Err(AuthError::config(format!(
-                    "lockout rule for {name} must allow at most {} failures per {} s",
-                    p.max_failures,
-                    p.window.as_secs()
-                )));
-            }
-            (_, Some(rule)) => rule,
-        };
-        if self.lock_poll.is_zero() {
-            return Err(AuthError::config("lock_poll_interval must be positive"));
-        }
-        let http = match self.client {
-            Some(client) => HttpClient::from_client(client, self.settings),
-            None => HttpClient::new(self.settings)?,
-        };
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        Ok(Authenticated {
-            inner: Arc::new(Inner {
-                key: self.provider.cache_key(),
-                guard: LoginGuard::new(name, self.backoff, lockout),
-                provider: self.provider,
-                http,
-                store,
-                cache: ArcSwapOption::empty(),
-                flight: Mutex::new(None),
-                flight_ids: AtomicU64::new(0),
-                rejected_generation: AtomicU64::new(0),
-                refresh: self.refresh,
-                lock_poll: self.lock_poll,
-                keep_alive: Mutex::new(None),
-                counters: Counters::default(),
-            }),
-        })
-    }
-}
-
 impl<P: Provider> Authenticated<P> {
     /// A client with default settings.
     pub fn new(provider: P) -> Result<Self, AuthError> {
@@ -266,16 +183,15 @@ impl<P: Provider> Authenticated<P> {
 
     /// A builder to adjust settings.
     pub fn builder(provider: P) -> AuthenticatedBuilder<P> {
-        AuthenticatedBuilder {
-            provider,
-            settings: HttpSettings::default(),
-            client: None,
-            store: None,
-            refresh: RefreshPolicy::default(),
-            backoff: BackoffPolicy::default(),
-            lockout: None,
-            lock_poll: Duration::from_millis(50),
-        }
+        AuthenticatedBuilder::new(provider)
+    }
+
+    pub(crate) fn from_inner(inner: Inner<P>) -> Self {
+        Self::from_arc(Arc::new(inner))
+    }
+
+    pub(crate) fn from_arc(inner: Arc<Inner<P>>) -> Self {
+        Self { inner }
     }
 
     /// The provider.
@@ -313,89 +229,31 @@ impl<P: Provider> Authenticated<P> {
     }
 
     /// A valid session: the cached one, or a new login when there is none or
-    /// it expired. Concurrent callers share one login.
+    /// it expired. Concurrent callers share one login. A session inside its
+    /// refresh margin is returned at once while it is renewed in the
+    /// background; if the renewal fails, it is used until it really expires.
     pub async fn session(&self) -> Result<Arc<Session<P::Data>>, AuthError> {
-        {
+        let seen = {
             let cached = self.inner.cache.load();
-            if let Some(session) = cached.as_ref() {
-                match session.freshness(Instant::now()) {
+            match cached.as_ref() {
+                Some(session) => match session.freshness(Instant::now()) {
                     Freshness::Fresh => return Ok(Arc::clone(session)),
                     Freshness::RefreshDue => {
-                        let current = Arc::clone(session);
-                        drop(cached);
-                        return Ok(self.refresh_ahead(current).await);
+                        if self.inner.guard.may_attempt_now() {
+                            flight::start_if_idle(
+                                &self.inner,
+                                session.generation(),
+                                Reason::Refresh,
+                            );
+                        }
+                        return Ok(Arc::clone(session));
                     }
-                    Freshness::Expired => {}
-                }
-            }
-        }
-        let seen = self
-            .inner
-            .cache
-            .load()
-            .as_ref()
-            .map_or(0, |s| s.generation());
-        self.join_flight(seen, Reason::Missing).await
-    }
-
-    /// One caller renews a session inside the refresh margin; the others (and
-    /// this one, if the renewal fails) keep using the current session.
-    async fn refresh_ahead(&self, current: Arc<Session<P::Data>>) -> Arc<Session<P::Data>> {
-        let Some(flight) = self.start_flight_if_idle(current.generation(), Reason::Refresh) else {
-            return current;
-        };
-        match flight.await {
-            Ok(session) => session,
-            Err(error) => {
-                tracing::warn!(provider = self.inner.provider.name(), %error, "refresh ahead of expiry failed; using the current session");
-                current
-            }
-        }
-    }
-
-    fn lock_flight(&self) -> std::sync::MutexGuard<'_, Option<Flight<P::Data>>> {
-        self.inner.flight.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Joins the login in flight, or starts one.
-    async fn join_flight(&self, seen: u64, reason: Reason) -> LoginResult<P::Data> {
-        let flight = {
-            let mut slot = self.lock_flight();
-            match slot.as_ref().and_then(|f| f.future.upgrade()) {
-                Some(flight) => flight,
-                None => self.start_flight(&mut slot, seen, reason),
+                    Freshness::Expired => session.generation(),
+                },
+                None => 0,
             }
         };
-        flight.await
-    }
-
-    /// Starts a login only if none is in flight.
-    fn start_flight_if_idle(&self, seen: u64, reason: Reason) -> Option<LoginFlight<P::Data>> {
-        let mut slot = self.lock_flight();
-        if slot.as_ref().and_then(|f| f.future.upgrade()).is_some() {
-            return None;
-        }
-        Some(self.start_flight(&mut slot, seen, reason))
-    }
-
-    /// Starts a login and records it (weakly) in the slot, so later callers
-    /// join it while anyone still awaits it.
-    fn start_flight(
-        &self,
-        slot: &mut Option<Flight<P::Data>>,
-        seen: u64,
-        reason: Reason,
-    ) -> LoginFlight<P::Data> {
-        let id = self.inner.flight_ids.fetch_add(1, Ordering::Relaxed) + 1;
-        let inner = Arc::clone(&self.inner);
-        let future: BoxFuture<'static, LoginResult<P::Data>> =
-            Box::pin(async move { login_flight(inner, id, seen, reason).await });
-        let flight = future.shared();
-        *slot = Some(Flight {
-            id,
-            future: flight.downgrade().expect("a fresh Shared is not complete"),
-        });
-        flight
+        flight::join(&self.inner, seen, Reason::Missing).await
     }
 
     /// Authorizes `request` with a valid session and sends it. When the
@@ -437,12 +295,12 @@ impl<P: Provider> Authenticated<P> {
         {
             return Ok(current);
         }
-        self.join_flight(rejected, Reason::Rejected).await
+        flight::join(&self.inner, rejected, Reason::Rejected).await
     }
 
     /// Authorizes and sends one request with `session`; returns the response
     /// and whether it rejects the session.
-    async fn send_with(
+    pub(crate) async fn send_with(
         &self,
         session: &Session<P::Data>,
         request: RequestBuilder,
@@ -486,12 +344,41 @@ impl<P: Provider> Authenticated<P> {
             (response, rejected)
         };
         if !rejected {
-            session.touch();
-            if session.mark_productive() {
-                self.inner.guard.record_productive();
-            }
+            self.record_use(session);
         }
         Ok((response, rejected))
+    }
+
+    /// Records that a request made with `session` was accepted: the
+    /// provider accepts our sessions (lifting a rejection back-off), and an
+    /// idle-expiring session slides its deadline, here and (at most once per
+    /// quarter of the idle period) in the shared store, so that other
+    /// processes keep adopting it. [`send`](Self::send) does this; call it
+    /// when you send requests with the token yourself.
+    pub fn record_use(&self, session: &Session<P::Data>) {
+        session.touch();
+        if session.mark_productive() {
+            self.inner.guard.record_productive();
+        }
+        if let Some(idle) = session.store_touch_due()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let inner = Arc::clone(&self.inner);
+            let generation = session.generation();
+            runtime.spawn(async move {
+                if let Err(error) = inner.store.touch(&inner.key, generation, idle).await {
+                    tracing::debug!(%error, "could not extend the stored session's TTL");
+                }
+            });
+        }
+    }
+
+    /// Lifts a stop after repeated credential rejections
+    /// ([`AuthError::CredentialsBlocked`]) and any back-off in force, once
+    /// the credentials have been fixed. Failed logins that count against a
+    /// lockout rule stay counted: the provider still counts them.
+    pub fn reset(&self) {
+        self.inner.guard.reset();
     }
 
     /// Handles a rejection of `session` (counted once per session).
@@ -544,8 +431,20 @@ impl<P: Provider> Authenticated<P> {
 
     /// Logs out on the provider (where it has a logout call) and forgets the
     /// session locally and in the store.
+    ///
+    /// Logout is final: a login in flight when it runs installs and stores
+    /// nothing (its waiters get [`AuthError::LoggedOut`]).
     pub async fn logout(&self) -> Result<(), AuthError> {
-        let Some(session) = self.inner.cache.swap(None) else {
+        let session = {
+            let _installing = self
+                .inner
+                .install_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.inner.logout_epoch.fetch_add(1, Ordering::SeqCst);
+            self.inner.cache.swap(None)
+        };
+        let Some(session) = session else {
             return Ok(());
         };
         let span = tracing::info_span!(
@@ -568,290 +467,4 @@ impl<P: Provider> Authenticated<P> {
         .instrument(span)
         .await
     }
-
-    /// Starts a background task that, every `every`, sends the provider's
-    /// keep-alive request when the cached session has been idle for at least
-    /// half of `every` (Wialon kills sessions idle for 5 minutes). The task
-    /// stops when the last clone of this client is dropped; calling this
-    /// again replaces it. Requires a Tokio runtime.
-    pub fn spawn_keep_alive(&self, every: Duration) -> Result<(), AuthError> {
-        if every.is_zero() {
-            return Err(AuthError::config("keep-alive interval must be positive"));
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let task = tokio::spawn(keep_alive_loop(weak, every));
-        let old = self
-            .inner
-            .keep_alive
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(task.abort_handle());
-        if let Some(old) = old {
-            old.abort();
-        }
-        Ok(())
-    }
-}
-
-async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
-    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(inner) = weak.upgrade() else { return };
-        let client = Authenticated { inner };
-        let Some(session) = client.cached() else {
-            continue;
-        };
-        if session.is_expired() || session.idle_for() < every / 2 {
-            continue;
-        }
-        let Some(request) = client
-            .inner
-            .provider
-            .keep_alive_request(&client.inner.http, &session)
-        else {
-            return;
-        };
-        match client.send_with(&session, request).await {
-            Ok((_, false)) => {
-                tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
-            }
-            Ok((_, true)) => {
-                tracing::debug!(
-                    provider = client.inner.provider.name(),
-                    "keep-alive found the session rejected"
-                );
-                client.reject(&session).await;
-            }
-            Err(error) => {
-                tracing::warn!(provider = client.inner.provider.name(), %error, "keep-alive request failed");
-            }
-        }
-    }
-}
-
-/// The body of one single-flight login.
-async fn login_flight<P: Provider>(
-    inner: Arc<Inner<P>>,
-    id: u64,
-    seen: u64,
-    reason: Reason,
-) -> LoginResult<P::Data> {
-    let span = tracing::info_span!(
-        "auth.login",
-        provider = inner.provider.name(),
-        key = %inner.key,
-        reason = reason.as_str(),
-        generation = tracing::field::Empty,
-    );
-    let result = obtain_session(&inner, seen, reason).instrument(span).await;
-    let mut slot = inner.flight.lock().unwrap_or_else(|p| p.into_inner());
-    if slot.as_ref().is_some_and(|f| f.id == id) {
-        *slot = None;
-    }
-    result
-}
-
-async fn obtain_session<P: Provider>(
-    inner: &Arc<Inner<P>>,
-    seen: u64,
-    reason: Reason,
-) -> LoginResult<P::Data> {
-    // Another flight may have replaced the session since the caller looked.
-    if let Some(current) = inner.cache.load_full()
-        && current.generation() > seen
-        && !current.is_expired()
-    {
-        return Ok(current);
-    }
-    let name = inner.provider.name();
-    inner.guard.check(inner.store.as_ref(), &inner.key).await?;
-
-    let lock_ttl = inner.provider.login_timeout() + Duration::from_secs(5);
-    let lock = match acquire_login_lock(inner, seen, lock_ttl).await? {
-        LockOutcome::Adopted(session) => return Ok(session),
-        LockOutcome::Held(lock) => lock,
-    };
-    // Check again under the lock: while this process waited, the holder may
-    // have failed and brought a shared failure count to the lockout limit.
-    if let Some(lock) = &lock
-        && let Err(error) = inner.guard.check(inner.store.as_ref(), &inner.key).await
-    {
-        if let Err(unlock_error) = inner.store.unlock(&inner.key, lock).await {
-            tracing::warn!(error = %unlock_error, "could not release the login lock; it expires by itself");
-        }
-        return Err(error);
-    }
-
-    let outcome = tokio::time::timeout(
-        inner.provider.login_timeout(),
-        inner.provider.login(&inner.http),
-    )
-    .await
-    .unwrap_or(Err(AuthError::Timeout {
-        provider: name,
-        after: inner.provider.login_timeout(),
-    }));
-    let result = match outcome {
-        Ok(new) => {
-            let session = install(inner, new, reason).await;
-            inner
-                .guard
-                .record_success(inner.store.as_ref(), &inner.key)
-                .await;
-            Ok(session)
-        }
-        Err(error) => {
-            inner.counters.failed_logins.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%error, "login failed");
-            inner
-                .guard
-                .record_failure(inner.store.as_ref(), &inner.key, &error)
-                .await;
-            Err(error)
-        }
-    };
-    if let Some(lock) = lock
-        && let Err(error) = inner.store.unlock(&inner.key, &lock).await
-    {
-        tracing::warn!(%error, "could not release the login lock; it expires by itself");
-    }
-    result
-}
-
-enum LockOutcome<D> {
-    Adopted(Arc<Session<D>>),
-    /// The lock, or `None` when the store is unavailable (degraded mode:
-    /// single flight in this process only).
-    Held(Option<LockToken>),
-}
-
-/// Takes the store's login lock; while another process holds it, re-reads the
-/// store for the session that process is obtaining.
-async fn acquire_login_lock<P: Provider>(
-    inner: &Arc<Inner<P>>,
-    seen: u64,
-    lock_ttl: Duration,
-) -> Result<LockOutcome<P::Data>, AuthError> {
-    let give_up = Instant::now() + lock_ttl * 2;
-    loop {
-        if let Some(session) = adopt_stored(inner, seen).await {
-            return Ok(LockOutcome::Adopted(session));
-        }
-        match inner.store.try_lock(&inner.key, lock_ttl).await {
-            Ok(Some(lock)) => {
-                // Double-check: the previous holder may have saved a session
-                // between our read and our lock.
-                if let Some(session) = adopt_stored(inner, seen).await {
-                    if let Err(error) = inner.store.unlock(&inner.key, &lock).await {
-                        tracing::warn!(%error, "could not release the login lock");
-                    }
-                    return Ok(LockOutcome::Adopted(session));
-                }
-                return Ok(LockOutcome::Held(Some(lock)));
-            }
-            Ok(None) => {
-                if Instant::now() >= give_up {
-                    return Err(AuthError::Timeout {
-                        provider: inner.provider.name(),
-                        after: lock_ttl * 2,
-                    });
-                }
-                tokio::time::sleep(inner.lock_poll).await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "token store unavailable; logging in without the shared lock");
-                return Ok(LockOutcome::Held(None));
-            }
-        }
-    }
-}
-
-/// A session from the store that is newer than anything this process saw
-/// rejected or expired, installed in the cache.
-async fn adopt_stored<P: Provider>(
-    inner: &Arc<Inner<P>>,
-    seen: u64,
-) -> Option<Arc<Session<P::Data>>> {
-    let stored = match inner.store.load(&inner.key).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return None,
-        Err(error) => {
-            tracing::warn!(%error, "token store unavailable; not reading shared sessions");
-            return None;
-        }
-    };
-    let floor = seen.max(inner.rejected_generation.load(Ordering::Relaxed));
-    if stored.generation <= floor || stored.is_expired() {
-        return None;
-    }
-    let session = match serde_json::from_value(stored.data.clone()) {
-        Ok(data) => Arc::new(Session::from_stored(stored, data, &inner.refresh)),
-        Err(error) => {
-            tracing::warn!(%error, "ignoring a stored session this version cannot read");
-            return None;
-        }
-    };
-    if session.freshness(Instant::now()) == Freshness::Expired {
-        return None;
-    }
-    inner.cache.store(Some(Arc::clone(&session)));
-    inner.counters.adopted.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(
-        generation = session.generation(),
-        "adopted a session from the token store"
-    );
-    Some(session)
-}
-
-/// Caches a freshly issued session and saves it to the store.
-async fn install<P: Provider>(
-    inner: &Arc<Inner<P>>,
-    new: NewSession<P::Data>,
-    reason: Reason,
-) -> Arc<Session<P::Data>> {
-    let local_next = inner
-        .cache
-        .load()
-        .as_ref()
-        .map_or(0, |s| s.generation())
-        .max(inner.rejected_generation.load(Ordering::Relaxed))
-        + 1;
-    let generation = match inner.store.next_generation(&inner.key).await {
-        Ok(g) => g.max(local_next),
-        Err(error) => {
-            tracing::warn!(%error, "token store unavailable; numbering the session locally");
-            local_next
-        }
-    };
-    let session = Arc::new(Session::from_new(
-        new,
-        generation,
-        &inner.refresh,
-        Duration::ZERO,
-    ));
-    tracing::Span::current().record("generation", generation);
-    inner.cache.store(Some(Arc::clone(&session)));
-    let counters = &inner.counters;
-    counters.logins.fetch_add(1, Ordering::Relaxed);
-    match reason {
-        Reason::Refresh => counters.refreshes.fetch_add(1, Ordering::Relaxed),
-        Reason::Rejected => counters.relogins.fetch_add(1, Ordering::Relaxed),
-        Reason::Missing => 0,
-    };
-    tracing::info!(generation, expiry = ?session.expiry(), "logged in");
-    match session.to_stored() {
-        Ok(stored) => {
-            if let Err(error) = inner
-                .store
-                .save(&inner.key, &stored, session.store_ttl())
-                .await
-            {
-                tracing::warn!(%error, "could not save the session to the token store");
-            }
-        }
-        Err(error) => tracing::warn!(%error, "could not serialize the session for the token store"),
-    }
-    session
 }

@@ -140,6 +140,50 @@ pub enum AuthError {
         source: Option<ProviderErrorSource>,
     },
 
+    /// The provider's login code panicked. The panic was caught: every task
+    /// waiting for that login gets this error and the next call starts a
+    /// fresh login.
+    #[error(
+        "{provider} login code panicked (a bug in the provider crate; please report it); the next call tries a fresh login"
+    )]
+    LoginPanicked {
+        /// Provider name.
+        provider: &'static str,
+    },
+
+    /// The login task was stopped before it finished, which happens when
+    /// its Tokio runtime shuts down.
+    #[error(
+        "{provider} login was aborted because its Tokio runtime shut down; call again from a running runtime"
+    )]
+    LoginAborted {
+        /// Provider name.
+        provider: &'static str,
+    },
+
+    /// The provider rejected these credentials so many times in a row that
+    /// the client stopped trying: one more attempt could lock the account
+    /// (Electa) or breach a fair-usage policy (CTC).
+    #[error(
+        "{provider} rejected these credentials {failures} times in a row; the client stopped logging in so the account is not locked: configure new credentials, then call reset() on the client"
+    )]
+    CredentialsBlocked {
+        /// Provider name.
+        provider: &'static str,
+        /// Consecutive credential rejections that led here.
+        failures: u32,
+    },
+
+    /// The client was logged out while this login was in flight; the new
+    /// session was neither kept nor stored.
+    #[error(
+        "{provider} client was logged out while this login was in flight; call again to log in anew"
+    )]
+    LoggedOut {
+        /// Provider name.
+        provider: &'static str,
+    },
+
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -195,6 +239,10 @@ impl AuthError {
             AuthError::InvalidCredentials { .. }
             | AuthError::SessionRejected { .. }
             | AuthError::BodyTooLarge { .. }
+            | AuthError::LoginPanicked { .. }
+            | AuthError::LoginAborted { .. }
+            | AuthError::CredentialsBlocked { .. }
+            | AuthError::LoggedOut { .. }
             | AuthError::Config(_) => false,
         }
     }
@@ -230,6 +278,33 @@ impl AuthError {
             } => s.downcast_ref::<T>(),
             AuthError::BackingOff { last_error, .. } => last_error.provider_error::<T>(),
             _ => None,
+        }
+    }
+
+    /// Whether a failed login with this error may have been processed by the
+    /// provider, and so counts against a lockout budget. Only answers that
+    /// prove the login was not processed spend nothing: a refused
+    /// connection, HTTP 503, throttling (429), and errors raised before
+    /// anything was sent. A timeout after the request left, a 500, 502 or 504
+    /// and every other answer count.
+    pub fn counts_as_login_attempt(&self) -> bool {
+        match self {
+            AuthError::Transport { source, .. } => !source.is_connect(),
+            AuthError::UnexpectedResponse { status, .. } => *status != Some(503),
+            AuthError::Api { .. } => true,
+            AuthError::Throttled { .. }
+            | AuthError::LockedOut { .. }
+            | AuthError::BackingOff { .. }
+            | AuthError::CredentialsBlocked { .. }
+            | AuthError::LoggedOut { .. }
+            | AuthError::LoginAborted { .. }
+            | AuthError::Config(_)
+            | AuthError::Store(_) => false,
+            AuthError::InvalidCredentials { .. }
+            | AuthError::SessionRejected { .. }
+            | AuthError::Timeout { .. }
+            | AuthError::BodyTooLarge { .. }
+            | AuthError::LoginPanicked { .. } => true,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Failed-login accounting: exponential back-off with jitter, and a lockout
 //! rule that stops before the provider would lock the account.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -58,41 +59,101 @@ impl BackoffPolicy {
     }
 }
 
-/// "After `max_failures` failed logins within `window`, stop trying until the
-/// window ends." Set it below the provider's own limit.
+impl BackoffPolicy {
+    /// Checks that no delay computed from this policy can panic or run
+    /// backwards.
+    pub fn validate(&self) -> Result<(), AuthError> {
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(AuthError::config(format!(
+                "back-off jitter must be between 0 and 1, not {}",
+                self.jitter
+            )));
+        }
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(AuthError::config(format!(
+                "back-off multiplier must be a finite number of at least 1, not {}",
+                self.multiplier
+            )));
+        }
+        if self.initial > self.max {
+            return Err(AuthError::config(
+                "back-off initial delay must not exceed its maximum",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// "At most `max_failures` failed logins may reach the provider within any
+/// `window`" (a sliding window: each failure counts for `window` from its own
+/// time). Set it below the provider's own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutRule {
-    /// Failed logins allowed within the window; the next attempt is refused
+    /// Failed logins allowed within any window; the next attempt is refused
     /// locally with [`AuthError::LockedOut`].
     pub max_failures: u32,
-    /// The window, counted from the first failure.
+    /// The sliding window.
     pub window: Duration,
+}
+
+impl LockoutRule {
+    /// Checks that the rule can be enforced.
+    pub fn validate(&self) -> Result<(), AuthError> {
+        if self.max_failures == 0 || self.window.is_zero() {
+            return Err(AuthError::config(
+                "a lockout rule needs at least one allowed failure and a positive window",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
 struct GuardState {
+    /// Consecutive failed logins (for back-off).
     login_failures: u32,
+    /// Consecutive credential rejections.
+    credential_streak: u32,
+    /// Set once `credential_streak` reaches the budget.
+    blocked: bool,
     rejection_streak: u32,
     not_before: Option<Instant>,
     last_error: Option<AuthError>,
+    /// This process's own failed logins that count against the lockout rule.
+    own_failures: VecDeque<Instant>,
+    /// Of those, the ones not yet written to the store (it was unreachable).
+    unrecorded: Vec<Instant>,
 }
 
 /// Decides whether a login may be attempted now.
 ///
-/// Two things make it wait: consecutive failed logins, and consecutive
-/// sessions that were rejected before any request with them succeeded (a
-/// fair-usage safeguard: a provider that keeps answering 401 must not be met
-/// with a login per request).
+/// * consecutive failed logins back off (honouring a provider's
+///   `Retry-After`);
+/// * consecutive sessions rejected before any request with them succeeded
+///   back off too (a fair-usage safeguard: a provider that keeps answering
+///   401 must not be met with a login per request);
+/// * a [`LockoutRule`] is a budget of failed logins in a sliding window,
+///   shared through the store; only failures that may have been processed
+///   count ([`AuthError::counts_as_login_attempt`]);
+/// * after the provider's budget of credential rejections in a row the
+///   guard stops for good ([`AuthError::CredentialsBlocked`]) until
+///   [`reset`](Self::reset);
+/// * while the store is unreachable, a process spends at most one failure
+///   per window on its own (written to the store when it returns), or none
+///   at all with `fail_closed_when_store_down`.
 #[derive(Debug)]
 pub struct LoginGuard {
     provider: &'static str,
     backoff: BackoffPolicy,
     lockout: Option<LockoutRule>,
+    credential_attempts: u32,
+    fail_closed: bool,
     state: Mutex<GuardState>,
 }
 
 impl LoginGuard {
-    /// A guard with the given policies.
+    /// A guard with the given policies, a budget of 3 credential rejections
+    /// in a row (the rule's budget when there is a rule), failing open.
     pub fn new(
         provider: &'static str,
         backoff: BackoffPolicy,
@@ -102,8 +163,25 @@ impl LoginGuard {
             provider,
             backoff,
             lockout,
+            credential_attempts: lockout.map_or(3, |rule| rule.max_failures),
+            fail_closed: false,
             state: Mutex::new(GuardState::default()),
         }
+    }
+
+    /// Credential rejections in a row before the guard stops for good.
+    #[must_use]
+    pub fn with_credential_attempts(mut self, attempts: u32) -> Self {
+        self.credential_attempts = attempts.max(1);
+        self
+    }
+
+    /// With a lockout rule: no login at all while the store is unreachable
+    /// (for fleets larger than the rule's budget).
+    #[must_use]
+    pub fn with_fail_closed_when_store_down(mut self, fail_closed: bool) -> Self {
+        self.fail_closed = fail_closed;
+        self
     }
 
     /// The lockout rule in force.
@@ -115,78 +193,160 @@ impl LoginGuard {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a login may go out now as far as this process knows (no
+    /// back-off or block in force); the store is not asked.
+    pub fn may_attempt_now(&self) -> bool {
+        let state = self.state();
+        !state.blocked && state.not_before.is_none_or(|t| Instant::now() >= t)
+    }
+
     /// Checks whether a login may go out now. `store` holds the (possibly
-    /// shared) failure count for the lockout rule; a store error is logged
-    /// and the local count is used instead.
+    /// shared) failure window for the lockout rule.
     pub async fn check(&self, store: &dyn TokenStore, key: &str) -> Result<(), AuthError> {
-        {
-            let state = self.state();
-            if let Some(not_before) = state.not_before {
-                let now = Instant::now();
-                if now < not_before {
-                    let retry_after = not_before - now;
-                    let last_error =
-                        state
-                            .last_error
-                            .clone()
-                            .unwrap_or(AuthError::SessionRejected {
-                                provider: self.provider,
-                                retried: true,
-                            });
-                    if let AuthError::LockedOut { .. } = last_error {
-                        return Err(AuthError::LockedOut {
-                            provider: self.provider,
-                            retry_after,
-                        });
-                    }
-                    return Err(AuthError::BackingOff {
-                        provider: self.provider,
-                        retry_after,
-                        last_error: Box::new(last_error),
-                    });
-                }
-            }
-        }
-        if let Some(rule) = self.lockout {
-            let count = match store.failures(key, rule.window).await {
-                Ok(count) => count,
-                Err(e) => {
-                    tracing::warn!(provider = self.provider, error = %e, "token store unavailable; using the local failure count");
-                    let state = self.state();
-                    crate::store::FailureCount {
-                        count: state.login_failures,
-                        resets_in: None,
-                    }
-                }
-            };
-            if count.count >= rule.max_failures {
-                let retry_after = count.resets_in.unwrap_or(rule.window);
-                tracing::warn!(
-                    provider = self.provider,
-                    failures = count.count,
-                    retry_after_s = retry_after.as_secs(),
-                    "login refused locally: the lockout limit is reached"
-                );
-                return Err(AuthError::LockedOut {
-                    provider: self.provider,
-                    retry_after,
-                });
-            }
+        self.check_local()?;
+        let Some(rule) = self.lockout else {
+            return Ok(());
+        };
+        self.write_unrecorded(store, key, rule).await;
+        let count = match store.failures(key, rule.window).await {
+            Ok(count) => count,
+            Err(error) => return self.check_store_down(rule, &error),
+        };
+        if count.count >= rule.max_failures {
+            let retry_after = count.resets_in.unwrap_or(rule.window);
+            tracing::warn!(
+                provider = self.provider,
+                failures = count.count,
+                retry_after_s = retry_after.as_secs(),
+                "login refused locally: the lockout budget is spent"
+            );
+            return Err(AuthError::LockedOut {
+                provider: self.provider,
+                retry_after,
+            });
         }
         Ok(())
     }
 
+    fn check_local(&self) -> Result<(), AuthError> {
+        let state = self.state();
+        if state.blocked {
+            return Err(AuthError::CredentialsBlocked {
+                provider: self.provider,
+                failures: state.credential_streak,
+            });
+        }
+        let Some(not_before) = state.not_before else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now >= not_before {
+            return Ok(());
+        }
+        let retry_after = not_before - now;
+        let last_error = state
+            .last_error
+            .clone()
+            .unwrap_or(AuthError::SessionRejected {
+                provider: self.provider,
+                retried: true,
+            });
+        if let AuthError::LockedOut { .. } = last_error {
+            return Err(AuthError::LockedOut {
+                provider: self.provider,
+                retry_after,
+            });
+        }
+        Err(AuthError::BackingOff {
+            provider: self.provider,
+            retry_after,
+            last_error: Box::new(last_error),
+        })
+    }
+
+    /// The store is unreachable: this process may spend one failure per
+    /// window on its own (so the rule holds for fleets up to its budget),
+    /// or none when failing closed.
+    fn check_store_down(&self, rule: LockoutRule, error: &AuthError) -> Result<(), AuthError> {
+        if self.fail_closed {
+            return Err(AuthError::Store(format!(
+                "{error}; no login is attempted for an account with a lockout rule while the token store is unreachable (fail_closed_when_store_down)"
+            )));
+        }
+        let now = Instant::now();
+        let mut state = self.state();
+        while state
+            .own_failures
+            .front()
+            .is_some_and(|t| *t + rule.window <= now)
+        {
+            state.own_failures.pop_front();
+        }
+        match state.own_failures.back() {
+            Some(last) => {
+                let retry_after = (*last + rule.window) - now;
+                tracing::warn!(
+                    provider = self.provider,
+                    %error,
+                    "token store unavailable and this process spent its one failed login of the window; login refused locally"
+                );
+                Err(AuthError::LockedOut {
+                    provider: self.provider,
+                    retry_after,
+                })
+            }
+            None => {
+                tracing::warn!(provider = self.provider, %error, "token store unavailable; this process may spend one failed login of the window on its own");
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes failures recorded while the store was unreachable.
+    async fn write_unrecorded(&self, store: &dyn TokenStore, key: &str, rule: LockoutRule) {
+        let pending = std::mem::take(&mut self.state().unrecorded);
+        let mut left = Vec::new();
+        for at in pending {
+            let ago = Instant::now().saturating_duration_since(at);
+            if ago >= rule.window {
+                continue;
+            }
+            if store.record_failure(key, rule.window, ago).await.is_err() {
+                left.push(at);
+            }
+        }
+        if !left.is_empty() {
+            self.state().unrecorded.extend(left);
+        }
+    }
+
     /// Records a failed login.
     pub async fn record_failure(&self, store: &dyn TokenStore, key: &str, error: &AuthError) {
+        let counted = self.lockout.is_some() && error.counts_as_login_attempt();
+        let now = Instant::now();
         let delay = {
             let mut state = self.state();
             state.login_failures = state.login_failures.saturating_add(1);
-            let mut delay = self.backoff.delay(state.login_failures);
-            if let AuthError::LockedOut { retry_after, .. } = error {
-                delay = delay.max(*retry_after);
-            }
-            state.not_before = Some(Instant::now() + delay);
+            let delay = self
+                .backoff
+                .delay(state.login_failures)
+                .max(error.retry_after().unwrap_or(Duration::ZERO));
+            state.not_before = Some(now + delay);
             state.last_error = Some(error.clone());
+            if error.is_invalid_credentials() {
+                state.credential_streak = state.credential_streak.saturating_add(1);
+                if state.credential_streak >= self.credential_attempts {
+                    state.blocked = true;
+                    tracing::error!(
+                        provider = self.provider,
+                        failures = state.credential_streak,
+                        "credentials rejected repeatedly; no more logins until the credentials are replaced or the client is reset"
+                    );
+                }
+            }
+            if counted {
+                state.own_failures.push_back(now);
+            }
             delay
         };
         tracing::debug!(
@@ -194,47 +354,53 @@ impl LoginGuard {
             delay_ms = delay.as_millis() as u64,
             "login failed; backing off"
         );
-        if let Some(rule) = self.lockout {
-            let result = match error {
-                // The provider itself says the account is locked: mirror that.
-                AuthError::LockedOut { retry_after, .. } => {
-                    store
-                        .set_failures(key, rule.max_failures, *retry_after)
-                        .await
-                }
-                // A request that never reached the server cannot count there.
-                AuthError::Transport { source, .. } if source.is_connect() => Ok(()),
-                _ => store
-                    .record_failure(key, rule.window, Duration::ZERO)
+        let Some(rule) = self.lockout else { return };
+        let result = match error {
+            // The provider itself says the account is locked: mirror that.
+            AuthError::LockedOut { retry_after, .. } => {
+                store
+                    .set_failures(key, rule.max_failures, *retry_after)
                     .await
-                    .map(|_| ()),
-            };
-            if let Err(e) = result {
-                tracing::warn!(provider = self.provider, error = %e, "could not record the failed login in the token store");
+            }
+            _ if counted => store
+                .record_failure(key, rule.window, Duration::ZERO)
+                .await
+                .map(|_| ()),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(provider = self.provider, error = %e, "could not record the failed login in the token store; it is kept here and written when the store returns");
+            if counted {
+                self.state().unrecorded.push(now);
             }
         }
     }
 
-    /// Records a successful login.
-    pub async fn record_success(&self, store: &dyn TokenStore, key: &str) {
-        let had_failures = {
-            let mut state = self.state();
-            let had = state.login_failures > 0;
-            state.login_failures = 0;
-            state.last_error = None;
-            // Keep a rejection back-off in force: it is lifted by a
-            // productive session, not by a login.
-            if state.rejection_streak < 2 {
-                state.not_before = None;
-            }
-            had
-        };
-        if had_failures
-            && self.lockout.is_some()
-            && let Err(e) = store.reset_failures(key).await
-        {
-            tracing::warn!(provider = self.provider, error = %e, "could not reset the failure count in the token store");
+    /// Records a successful login. Failures in the lockout window stay
+    /// counted: a success does not undo what the provider counted.
+    pub fn record_success(&self) {
+        let mut state = self.state();
+        state.login_failures = 0;
+        state.credential_streak = 0;
+        state.last_error = None;
+        // Keep a rejection back-off in force: it is lifted by a productive
+        // session, not by a login.
+        if state.rejection_streak < 2 {
+            state.not_before = None;
         }
+    }
+
+    /// Lifts the block after repeated credential rejections and every
+    /// back-off (after the credentials were fixed). Failures that count
+    /// against the lockout rule stay counted.
+    pub fn reset(&self) {
+        let mut state = self.state();
+        state.login_failures = 0;
+        state.credential_streak = 0;
+        state.blocked = false;
+        state.rejection_streak = 0;
+        state.not_before = None;
+        state.last_error = None;
     }
 
     /// Records that a session was rejected before any request with it
@@ -323,7 +489,7 @@ mod tests {
         );
         tokio::time::advance(Duration::from_millis(500)).await;
         g.check(&store, "k").await.unwrap();
-        g.record_success(&store, "k").await;
+        g.record_success();
         g.check(&store, "k").await.unwrap();
     }
 
@@ -335,9 +501,14 @@ mod tests {
             window: Duration::from_secs(900),
         };
         let g = LoginGuard::new("t", BackoffPolicy::none(), Some(rule));
+        let server_error = AuthError::UnexpectedResponse {
+            provider: "t",
+            status: Some(500),
+            detail: "boom".into(),
+        };
         for _ in 0..4 {
             g.check(&store, "k").await.unwrap();
-            g.record_failure(&store, "k", &bad()).await;
+            g.record_failure(&store, "k", &server_error).await;
         }
         match g.check(&store, "k").await {
             Err(AuthError::LockedOut { retry_after, .. }) => {
@@ -364,7 +535,7 @@ mod tests {
         g.check(&store, "k").await.unwrap();
         g.record_unproductive_rejection();
         assert!(g.check(&store, "k").await.is_err());
-        g.record_success(&store, "k").await;
+        g.record_success();
         assert!(
             g.check(&store, "k").await.is_err(),
             "a login alone does not lift it"

@@ -51,11 +51,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod builder;
 mod client;
 mod dynamic;
 mod error;
+mod flight;
 mod guard;
 pub mod http;
+mod keepalive;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 mod provider;
@@ -63,7 +66,8 @@ mod session;
 mod store;
 
 pub use async_trait::async_trait;
-pub use client::{Authenticated, AuthenticatedBuilder, Stats};
+pub use builder::{AuthenticatedBuilder, DEFAULT_LOCK_LEASE, DEFAULT_MIN_LOGIN_INTERVAL};
+pub use client::{Authenticated, Stats};
 pub use dynamic::DynAuthenticated;
 pub use error::{AuthError, ProviderErrorSource};
 pub use guard::{BackoffPolicy, LockoutRule, LoginGuard};

@@ -85,6 +85,15 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// How many credential rejections in a row the client accepts before it
+    /// stops logging in until the credentials are replaced or
+    /// [`Authenticated::reset`](crate::Authenticated::reset) is called.
+    /// Default: the lockout rule's budget, or 3 without one (a provider
+    /// whose fair-use policy punishes repeated logins should keep it low).
+    fn credential_attempts(&self) -> u32 {
+        self.lockout_rule().map_or(3, |rule| rule.max_failures)
+    }
+
     /// How long a login (and the distributed login lock) may take at most.
     fn login_timeout(&self) -> Duration {
         Duration::from_secs(30)

@@ -206,11 +206,7 @@ impl<D> Session<D> {
     /// A session another process stored. Its time left is taken from the
     /// store's clock when the store reports it, so the writer's wall clock
     /// does not matter.
-    pub(crate) fn from_stored(
-        stored: StoredSession,
-        data: D,
-        refresh: &RefreshPolicy,
-    ) -> Self {
+    pub(crate) fn from_stored(stored: StoredSession, data: D, refresh: &RefreshPolicy) -> Self {
         let left = match (stored.expiry, stored.expires_in) {
             (Expiry::At(_) | Expiry::AfterIssue(_), Some(left)) => Some(left),
             (Expiry::At(at), None) => Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
@@ -556,6 +552,49 @@ mod tests {
             assert!(s.expires_in().is_some());
             assert!(!s.to_stored().unwrap().is_expired());
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lifetimes_are_measured_on_the_server_clock() {
+        // The server's clock runs 2 hours ahead and issues 1-hour tokens.
+        let server_now = Utc::now() + chrono::Duration::hours(2);
+        let new = NewSession::new(
+            SecretString::from("tok"),
+            Expiry::At(server_now + chrono::Duration::hours(1)),
+            (),
+        )
+        .with_server_date(Some(server_now));
+        assert_eq!(new.lifetime(), Some(Duration::from_secs(3600)));
+        let s = Session::from_new(
+            new,
+            1,
+            &RefreshPolicy {
+                margin: Duration::from_secs(60),
+                jitter: Duration::ZERO,
+            },
+            Duration::ZERO,
+        );
+        let left = s.expires_in().unwrap();
+        assert!(left > Duration::from_secs(3590) && left <= Duration::from_secs(3600));
+        tokio::time::advance(Duration::from_secs(3541)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::RefreshDue);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_floor_keeps_zero_lifetimes_usable() {
+        let s = Session::from_new(
+            NewSession::new(
+                SecretString::from("tok"),
+                Expiry::AfterIssue(Duration::ZERO),
+                (),
+            ),
+            1,
+            &RefreshPolicy::default(),
+            Duration::from_secs(5),
+        );
+        assert_ne!(s.freshness(Instant::now()), Freshness::Expired);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(s.freshness(Instant::now()), Freshness::Expired);
     }
 
     #[test]

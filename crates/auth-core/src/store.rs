@@ -492,7 +492,10 @@ mod tests {
         tokio::time::advance(Duration::from_millis(800)).await;
         assert!(store.extend_lock("k", &a, ttl).await.unwrap());
         tokio::time::advance(Duration::from_millis(800)).await;
-        assert!(store.try_lock("k", ttl).await.unwrap().is_none(), "extended");
+        assert!(
+            store.try_lock("k", ttl).await.unwrap().is_none(),
+            "extended"
+        );
         tokio::time::advance(Duration::from_millis(300)).await;
         let b = store.try_lock("k", ttl).await.unwrap().unwrap();
         assert!(!store.extend_lock("k", &a, ttl).await.unwrap(), "lost");
@@ -562,7 +565,10 @@ mod tests {
         assert_eq!(store.entries(), 2000);
         tokio::time::advance(FAILURE_HORIZON + Duration::from_secs(1)).await;
         for _ in 0..SWEEP_EVERY {
-            store.failures("other", Duration::from_secs(1)).await.unwrap();
+            store
+                .failures("other", Duration::from_secs(1))
+                .await
+                .unwrap();
         }
         assert_eq!(store.entries(), 0);
     }

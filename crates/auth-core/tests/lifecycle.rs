@@ -104,7 +104,7 @@ async fn cancelled_leader_does_not_strand_waiters() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn login_dropped_by_everyone_is_restarted_by_the_next_caller() {
+async fn login_dropped_by_everyone_runs_to_its_end() {
     let c = client(Fake::new(Expiry::UntilRejected, Duration::from_secs(5)));
     let first = {
         let c = c.clone();
@@ -121,8 +121,8 @@ async fn login_dropped_by_everyone_is_restarted_by_the_next_caller() {
     assert_eq!(s.generation(), 1);
     assert_eq!(
         c.provider().started(),
-        2,
-        "the abandoned login was restarted"
+        1,
+        "the abandoned login went on (it may have reached the server) and the next caller got its session"
     );
 }
 
@@ -134,12 +134,8 @@ async fn refresh_ahead_is_done_by_one_caller_while_others_use_the_current_sessio
     ));
     assert_eq!(c.session().await.unwrap().generation(), 1);
     tokio::time::advance(Duration::from_secs(91)).await; // inside the 10 s margin
-    let refresher = {
-        let c = c.clone();
-        tokio::spawn(async move { c.session().await.map(|s| s.generation()) })
-    };
-    tokio::task::yield_now().await;
-    // While the refresh is in flight, everyone else gets generation 1 at once.
+    // The caller that finds the refresh due starts it in the background and,
+    // like everyone else while it is in flight, gets generation 1 at once.
     for _ in 0..50 {
         let s = tokio::time::timeout(Duration::from_millis(1), c.session())
             .await
@@ -147,7 +143,7 @@ async fn refresh_ahead_is_done_by_one_caller_while_others_use_the_current_sessio
             .unwrap();
         assert_eq!(s.generation(), 1);
     }
-    assert_eq!(refresher.await.unwrap().unwrap(), 2);
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(c.session().await.unwrap().generation(), 2);
     assert_eq!(c.provider().started(), 2);
     assert_eq!(c.stats().refreshes, 1);
@@ -182,7 +178,9 @@ async fn lockout_rule_caps_attempts_and_recovers_after_the_window() {
         max_failures: 4,
         window: Duration::from_secs(900),
     });
-    fake.set_mode(Mode::WrongCredentials);
+    // Server errors that may have been processed count against the rule
+    // (credential rejections stop earlier, see tests/adversity.rs).
+    fake.set_mode(Mode::ServerError);
     let c = Authenticated::builder(fake)
         .backoff(BackoffPolicy::none())
         .build()
@@ -194,8 +192,8 @@ async fn lockout_rule_caps_attempts_and_recovers_after_the_window() {
                 assert!(retry_after <= Duration::from_secs(900));
                 locked += 1;
             }
-            Err(e) => assert!(e.is_invalid_credentials(), "{e:?}"),
-            Ok(_) => panic!("wrong credentials cannot log in"),
+            Err(e) => assert!(e.counts_as_login_attempt(), "{e:?}"),
+            Ok(_) => panic!("the server fails every login"),
         }
     }
     assert_eq!(
@@ -299,7 +297,10 @@ async fn lockout_limit_holds_for_clients_waiting_on_a_shared_login_lock() {
     let store = Arc::new(MemoryStore::new());
     let key = "fake:http://127.0.0.1:acct";
     for _ in 0..3 {
-        store.record_failure(key, rule.window).await.unwrap();
+        store
+            .record_failure(key, rule.window, Duration::ZERO)
+            .await
+            .unwrap();
     }
     let make = || {
         let mut fake = Fake::new(Expiry::UntilRejected, Duration::from_millis(100));

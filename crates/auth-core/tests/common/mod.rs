@@ -16,6 +16,16 @@ use secrecy::{ExposeSecret, SecretString};
 pub enum Mode {
     Succeed,
     WrongCredentials,
+    /// The login code panics.
+    Panic,
+    /// HTTP 503: the server did not process the login.
+    Unavailable,
+    /// HTTP 500: the server may have processed the login.
+    ServerError,
+    /// HTTP 429 with a Retry-After of 2 s.
+    Throttled,
+    /// Connection refused (a real connect attempt to a closed loopback port).
+    ConnectRefused,
 }
 
 #[derive(Debug)]
@@ -67,11 +77,29 @@ impl Provider for Fake {
         "fake:http://127.0.0.1:acct".into()
     }
 
-    async fn login(&self, _http: &HttpClient) -> Result<NewSession<u64>, AuthError> {
+    async fn login(&self, http: &HttpClient) -> Result<NewSession<u64>, AuthError> {
+        let mode = *self.mode.lock().unwrap();
+        if mode == Mode::ConnectRefused {
+            let closed = closed_port();
+            return match http.client().get(closed).send().await {
+                Ok(_) => panic!("nothing listens on the closed port"),
+                Err(e) => Err(AuthError::transport("fake", e)),
+            };
+        }
         self.started.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
-        let mode = *self.mode.lock().unwrap();
         match mode {
+            Mode::ConnectRefused => unreachable!(),
+            Mode::Panic => panic!("the provider's login code panicked"),
+            Mode::Unavailable | Mode::ServerError => Err(AuthError::UnexpectedResponse {
+                provider: "fake",
+                status: Some(if mode == Mode::Unavailable { 503 } else { 500 }),
+                detail: "server error".into(),
+            }),
+            Mode::Throttled => Err(AuthError::Throttled {
+                provider: "fake",
+                retry_after: Some(Duration::from_secs(2)),
+            }),
             Mode::Succeed => {
                 let n = self.completed.fetch_add(1, Ordering::SeqCst) + 1;
                 Ok(NewSession::new(
@@ -103,4 +131,12 @@ impl Provider for Fake {
     fn lockout_rule(&self) -> Option<LockoutRule> {
         self.lockout
     }
+}
+
+/// A loopback URL on which nothing listens.
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/login")
 }

@@ -1,0 +1,201 @@
+//! [`AuthenticatedBuilder`]: every policy is checked at `build()`, so no
+//! configuration can panic inside a login.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::AuthError;
+use crate::client::{Authenticated, Inner};
+use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
+use crate::http::{HttpClient, HttpSettings};
+use crate::provider::Provider;
+use crate::session::RefreshPolicy;
+use crate::store::{MemoryStore, TokenStore};
+
+/// Default for [`AuthenticatedBuilder::min_login_interval`].
+pub const DEFAULT_MIN_LOGIN_INTERVAL: Duration = Duration::from_secs(5);
+/// Default for [`AuthenticatedBuilder::lock_lease`].
+pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(10);
+
+/// Builds an [`Authenticated`] client.
+#[must_use]
+pub struct AuthenticatedBuilder<P: Provider> {
+    provider: P,
+    settings: HttpSettings,
+    client: Option<reqwest::Client>,
+    store: Option<Arc<dyn TokenStore>>,
+    refresh: RefreshPolicy,
+    backoff: BackoffPolicy,
+    lockout: Option<Option<LockoutRule>>,
+    lock_poll: Duration,
+    lock_lease: Duration,
+    min_login_interval: Duration,
+    fail_closed: bool,
+}
+
+impl<P: Provider> fmt::Debug for AuthenticatedBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatedBuilder")
+            .field("provider", &self.provider)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Provider> AuthenticatedBuilder<P> {
+    pub(crate) fn new(provider: P) -> Self {
+        Self {
+            provider,
+            settings: HttpSettings::default(),
+            client: None,
+            store: None,
+            refresh: RefreshPolicy::default(),
+            backoff: BackoffPolicy::default(),
+            lockout: None,
+            lock_poll: Duration::from_millis(50),
+            lock_lease: DEFAULT_LOCK_LEASE,
+            min_login_interval: DEFAULT_MIN_LOGIN_INTERVAL,
+            fail_closed: false,
+        }
+    }
+
+    /// Timeouts, body cap and transport policy. Ignored for the timeouts when
+    /// [`http_client`](Self::http_client) is given.
+    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Use this `reqwest::Client` (shares its connection pool and settings).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Where sessions, the login lock and failure counts are kept. Default: a
+    /// [`MemoryStore`] of this client's own. Share one store between clients,
+    /// or use `auth-redis`, to share sessions.
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How far ahead of expiry sessions are renewed.
+    pub fn refresh_policy(mut self, refresh: RefreshPolicy) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// Back-off after failed logins and repeated rejections.
+    pub fn backoff(mut self, backoff: BackoffPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Overrides the provider's lockout rule (`None` disables it). A rule
+    /// stricter than the provider's is fine; a looser one is refused by
+    /// [`build`](Self::build).
+    pub fn lockout_rule(mut self, rule: Option<LockoutRule>) -> Self {
+        self.lockout = Some(rule);
+        self
+    }
+
+    /// How often a task waiting for another process's login re-reads the
+    /// store. Default 50 ms.
+    pub fn lock_poll_interval(mut self, every: Duration) -> Self {
+        self.lock_poll = every;
+        self
+    }
+
+    /// The lease of the store's login lock. The process logging in extends
+    /// it every third of the lease while its login runs, so a slow login
+    /// never lets a second one start in parallel, and a process that dies
+    /// mid-login holds others up for at most one lease. Default 10 s.
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.lock_lease = lease;
+        self
+    }
+
+    /// The shortest time a session is used before the next login, whatever
+    /// lifetime the provider states (a provider announcing tokens that
+    /// expire at once would otherwise get a login per call). A rejection
+    /// still allows an immediate re-login. Default 5 s; a warning names the
+    /// provider's lifetime when it is below this floor.
+    pub fn min_login_interval(mut self, floor: Duration) -> Self {
+        self.min_login_interval = floor;
+        self
+    }
+
+    /// For an account with a lockout rule: make no login attempt while the
+    /// token store is unreachable. Off by default: then each process spends
+    /// at most one failed login per window on its own while the store is
+    /// down, which keeps the provider's budget for fleets of up to that many
+    /// processes (4 for Electa). Turn it on for larger fleets.
+    pub fn fail_closed_when_store_down(mut self, fail_closed: bool) -> Self {
+        self.fail_closed = fail_closed;
+        self
+    }
+
+    fn lockout(&self) -> Result<Option<LockoutRule>, AuthError> {
+        let name = self.provider.name();
+        let rule = match (self.provider.lockout_rule(), self.lockout) {
+            (provider_rule, None) => provider_rule,
+            (Some(p), Some(None)) => {
+                return Err(AuthError::config(format!(
+                    "{name} locks accounts after failed logins; its lockout rule ({} failures per {} s) cannot be disabled",
+                    p.max_failures,
+                    p.window.as_secs()
+                )));
+            }
+            (Some(p), Some(Some(r))) if r.max_failures > p.max_failures || r.window < p.window => {
+                return Err(AuthError::config(format!(
+                    "lockout rule for {name} must allow at most {} failures per {} s",
+                    p.max_failures,
+                    p.window.as_secs()
+                )));
+            }
+            (_, Some(rule)) => rule,
+        };
+        if let Some(rule) = rule {
+            rule.validate()?;
+        }
+        Ok(rule)
+    }
+
+    /// Builds the client, after checking every policy.
+    pub fn build(self) -> Result<Authenticated<P>, AuthError> {
+        let lockout = self.lockout()?;
+        self.backoff.validate()?;
+        if self.lock_poll.is_zero() {
+            return Err(AuthError::config("lock_poll_interval must be positive"));
+        }
+        if self.lock_lease.is_zero() {
+            return Err(AuthError::config("lock_lease must be positive"));
+        }
+        let credential_attempts = match lockout {
+            Some(rule) => self.provider.credential_attempts().min(rule.max_failures),
+            None => self.provider.credential_attempts(),
+        };
+        let http = match self.client {
+            Some(client) => HttpClient::from_client(client, self.settings),
+            None => HttpClient::new(self.settings)?,
+        };
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let guard = LoginGuard::new(self.provider.name(), self.backoff, lockout)
+            .with_credential_attempts(credential_attempts)
+            .with_fail_closed_when_store_down(self.fail_closed);
+        Ok(Authenticated::from_inner(Inner::new(
+            self.provider,
+            http,
+            store,
+            guard,
+            self.refresh,
+            crate::client::Timing {
+                lock_poll: self.lock_poll,
+                lock_lease: self.lock_lease,
+                min_login_interval: self.min_login_interval,
+            },
+        )))
+    }
+}

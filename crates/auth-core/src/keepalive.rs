@@ -1,0 +1,74 @@
+//! Keep-alive: a background task that keeps an idle session alive on the
+//! server (Wialon kills sessions idle for 5 minutes).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::AuthError;
+use crate::client::{Authenticated, Inner};
+use crate::provider::Provider;
+
+impl<P: Provider> Authenticated<P> {
+    /// Starts a background task that, every `every`, sends the provider's
+    /// keep-alive request when the cached session has been idle for at least
+    /// half of `every` (Wialon kills sessions idle for 5 minutes). The task
+    /// stops when the last clone of this client is dropped; calling this
+    /// again replaces it. Requires a Tokio runtime.
+    pub fn spawn_keep_alive(&self, every: Duration) -> Result<(), AuthError> {
+        if every.is_zero() {
+            return Err(AuthError::config("keep-alive interval must be positive"));
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(keep_alive_loop(weak, every));
+        let old = self
+            .inner
+            .keep_alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(task.abort_handle());
+        if let Some(old) = old {
+            old.abort();
+        }
+        Ok(())
+    }
+}
+
+async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let client = Authenticated::from_arc(inner);
+        let Some(session) = client.cached() else {
+            continue;
+        };
+        if session.is_expired() || session.idle_for() < every / 2 {
+            continue;
+        }
+        let Some(request) = client
+            .inner
+            .provider
+            .keep_alive_request(&client.inner.http, &session)
+        else {
+            return;
+        };
+        match client.send_with(&session, request).await {
+            Ok((_, false)) => {
+                tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
+            }
+            Ok((_, true)) => {
+                tracing::debug!(
+                    provider = client.inner.provider.name(),
+                    "keep-alive found the session rejected"
+                );
+                client.reject(&session).await;
+            }
+            Err(error) => {
+                tracing::warn!(provider = client.inner.provider.name(), %error, "keep-alive request failed");
+            }
+        }
+    }
+}
