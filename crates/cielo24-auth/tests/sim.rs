@@ -317,6 +317,13 @@ async fn server_faults_become_typed_errors() {
         matches!(err, AuthError::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
         "{err:?}"
     );
+    // The client honours Retry-After: the next login waits 7 s.
+    let err = c.session().await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::BackingOff { retry_after, .. } if retry_after > Duration::from_secs(6)),
+        "{err:?}"
+    );
+    c.reset();
 
     sim.faults().inject(Fault::Truncated, 1);
     let err = c.session().await.unwrap_err();

@@ -24,8 +24,10 @@ fn builder(sim: &ElectaSim, key: &str) -> ElectaBuilder {
 }
 
 fn client(provider: ElectaProvider) -> ElectaClient {
+    // The simulated lifetimes are far below the 5 s default floor.
     Authenticated::builder(provider)
         .backoff(BackoffPolicy::none())
+        .min_login_interval(Duration::ZERO)
         .build()
         .unwrap()
 }
@@ -109,10 +111,9 @@ async fn a_hundred_wrong_key_calls_reach_the_server_at_most_four_times_per_windo
     for _ in 0..100 {
         match c.call("users/list/", &[]).await.unwrap_err() {
             AuthError::InvalidCredentials { .. } => invalid += 1,
-            AuthError::LockedOut { retry_after, .. } => {
-                assert!(retry_after <= window);
-                locked += 1;
-            }
+            // After the budget of credential rejections the client stops
+            // for good, until the key is fixed and the client reset.
+            AuthError::CredentialsBlocked { failures: 4, .. } => locked += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -123,8 +124,17 @@ async fn a_hundred_wrong_key_calls_reach_the_server_at_most_four_times_per_windo
         "the server never locked the account"
     );
 
-    // After the window the client may try again, still never reaching 5.
+    // After the window the client still does not try: the credentials are
+    // wrong, and only a reset (after fixing them) lifts the stop.
     tokio::time::sleep(window + Duration::from_millis(50)).await;
+    for _ in 0..100 {
+        let err = c.session().await.unwrap_err();
+        assert!(matches!(err, AuthError::CredentialsBlocked { .. }), "{err:?}");
+    }
+    assert_eq!(sim.counters().login_attempts(&cid()), 4);
+    // A reset with the same wrong key spends the window's budget again,
+    // still never reaching 5 within one window.
+    c.reset();
     for _ in 0..100 {
         assert!(c.session().await.is_err());
     }
