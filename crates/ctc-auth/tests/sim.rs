@@ -316,6 +316,13 @@ async fn injected_faults_become_typed_errors() {
     let err = client.session().await.unwrap_err();
     assert!(matches!(err, AuthError::Throttled { .. }), "{err:?}");
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 0);
+    // Retry-After is honoured: the next login waits 7 s, without a request.
+    let err = client.session().await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::BackingOff { retry_after, .. } if retry_after > Duration::from_secs(6)),
+        "{err:?}"
+    );
+    client.reset();
     // And the client recovers once the server does.
     assert_eq!(call(&client).await.unwrap().status(), 200);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);

@@ -110,6 +110,8 @@ async fn short_lived_token_is_renewed_ahead_of_expiry_by_one_login() {
             margin: Duration::from_millis(1300),
             jitter: Duration::ZERO,
         })
+        // A 3 s token is below the default 5 s floor.
+        .min_login_interval(Duration::ZERO)
         .build()
         .unwrap();
     let first = client.session().await.unwrap();
