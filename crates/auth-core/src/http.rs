@@ -187,6 +187,30 @@ pub fn join_below(base: &Url, path: &str) -> Result<Url, url::ParseError> {
     as_directory(base.clone()).join(path.trim_start_matches('/'))
 }
 
+/// Parses an HTTP date (RFC 9110: the IMF-fixdate
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850 and asctime
+/// forms recipients must accept).
+pub fn parse_http_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = text.trim();
+    if let Ok(date) = chrono::DateTime::parse_from_rfc2822(text) {
+        return Some(date.with_timezone(&chrono::Utc));
+    }
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc())
+}
+
+/// The server's clock when it answered: its `Date` header. Pass it to
+/// [`NewSession::with_server_date`](crate::NewSession::with_server_date) so an
+/// absolute expiry is measured on the clock that set it.
+pub fn server_date(headers: &http::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
+    headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+}
+
 /// A short, single-line excerpt of a body for an error message, with every
 /// occurrence of the given secrets replaced by `[REDACTED]`.
 pub fn excerpt(body: &[u8], secrets: &[&SecretString]) -> String {
@@ -354,6 +378,27 @@ mod tests {
         assert!(e.contains("[REDACTED]"));
         assert!(e.chars().count() <= EXCERPT_CHARS + 1);
         assert_eq!(excerpt(b"", &[]), "<empty body>");
+    }
+
+    #[test]
+    fn http_dates_in_every_form() {
+        let expected = chrono::DateTime::parse_from_rfc3339("1994-11-06T08:49:37Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text), Some(expected), "{text}");
+        }
+        assert_eq!(parse_http_date("yesterday"), None);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::DATE,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(server_date(&headers), Some(expected));
     }
 
     #[test]

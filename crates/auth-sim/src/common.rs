@@ -228,6 +228,40 @@ impl Counters {
     }
 }
 
+/// A simulated server clock: real time plus an offset, sent in the `Date`
+/// header of every response (real servers' clocks disagree with their
+/// clients'; a client must measure lifetimes on the server's clock).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ServerClock {
+    offset: chrono::Duration,
+}
+
+impl ServerClock {
+    pub(crate) fn new(offset: chrono::Duration) -> Self {
+        Self { offset }
+    }
+
+    /// The server's "now".
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.offset
+    }
+
+    /// `router` answering with this clock's `Date` header.
+    pub(crate) fn layer(self, router: Router) -> Router {
+        router.layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| async move {
+                let date = self.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+                if let Ok(value) = axum::http::HeaderValue::from_str(&date) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::DATE, value);
+                }
+                response
+            },
+        ))
+    }
+}
+
 /// A running simulator on `127.0.0.1:<ephemeral port>`. Stops when dropped.
 #[derive(Debug)]
 pub struct SimServer {

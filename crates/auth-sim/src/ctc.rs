@@ -62,7 +62,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::SimError;
-use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
+use crate::common::{ALNUM, Counters, Faults, ServerClock, SimServer, random_token};
 
 /// User name of the demo account of [`CtcSimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo.user@example.com";
@@ -106,6 +106,10 @@ pub struct CtcSimConfig {
     /// `None` means valid until logout or [`CtcSim::expire_all_sessions`].
     /// Default: 24 hours.
     pub token_ttl: Option<Duration>,
+    /// How far the simulated server's clock is ahead of real time (negative:
+    /// behind). It dates the `Date` header and the cookie's `Expires`.
+    /// Default zero.
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for CtcSimConfig {
@@ -118,6 +122,7 @@ impl Default for CtcSimConfig {
             }],
             app_keys: vec![DEMO_APP_KEY.to_owned()],
             token_ttl: Some(Duration::from_secs(24 * 3600)),
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -168,6 +173,7 @@ impl CtcSim {
             logouts: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
         });
+        let clock = ServerClock::new(state.config.clock_offset);
         let router = Router::new()
             .route(LOGIN_PATH, post(login).fallback(method_not_allowed))
             .route(
@@ -180,6 +186,7 @@ impl CtcSim {
             )
             .fallback(not_found)
             .with_state(Arc::clone(&state));
+        let router = clock.layer(router);
         let faults = Faults::default();
         let server = SimServer::start(router, faults.clone(), "").await?;
         Ok(Self {
@@ -360,7 +367,8 @@ async fn login(
     state.counters.login(&account.username);
     let mut cookie = format!("authToken={token}; Path=/");
     if let Some(ttl) = ttl {
-        let at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let now = ServerClock::new(state.config.clock_offset).now();
+        let at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
         // Round down to the second: HTTP dates carry no fraction.
         let at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
         cookie.push_str("; Expires=");

@@ -54,7 +54,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::SimError;
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
+use crate::common::{Counters, Faults, HEX, ServerClock, SimServer, random_token};
 
 /// User name of the demo account of [`PlaspySimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo";
@@ -107,6 +107,10 @@ pub struct PlaspySimConfig {
     pub expires_format: ExpiresFormat,
     /// Whether the JWT payload carries an `exp` claim. Default `true`.
     pub jwt_exp_claim: bool,
+    /// How far the simulated server's clock is ahead of real time (negative:
+    /// behind). It dates the `Date` header, `expires` and the JWT claims.
+    /// Default zero.
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for PlaspySimConfig {
@@ -119,6 +123,7 @@ impl Default for PlaspySimConfig {
             token_ttl: Duration::from_secs(24 * 3600),
             failure_status: 200,
             expires_format: ExpiresFormat::UtcSeconds,
+            clock_offset: chrono::Duration::zero(),
             jwt_exp_claim: true,
         }
     }
@@ -174,6 +179,7 @@ impl PlaspySim {
             .route(DEVICES_PATH, get(devices).fallback(method_not_allowed))
             .fallback(not_found)
             .with_state(Arc::clone(&state));
+        let router = ServerClock::new(state.config.clock_offset).layer(router);
         let faults = Faults::default();
         let server = SimServer::start(router, faults.clone(), "").await?;
         Ok(Self {
@@ -410,7 +416,7 @@ async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: 
         );
     };
     let ttl = state.config.token_ttl;
-    let now = Utc::now();
+    let now = ServerClock::new(state.config.clock_offset).now();
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     let jwt = make_jwt(
         &account.user_name,

@@ -160,8 +160,12 @@ impl CtcProvider {
             });
         }
         protocol::redact(&mut user, &token);
+        // `Expires` is on the server's clock: judge it against the server's
+        // `Date`, not ours.
+        let server_date = auth_core::http::server_date(headers);
+        let server_now = server_date.unwrap_or_else(Utc::now);
         let expiry = match cookie_expires {
-            Some(at) if at > Utc::now() + SKEW_ALLOWANCE => Expiry::At(at),
+            Some(at) if at > server_now + SKEW_ALLOWANCE => Expiry::At(at),
             Some(at) => {
                 tracing::warn!(
                     provider = PROVIDER,
@@ -179,7 +183,8 @@ impl CtcProvider {
                 user,
                 cookie_expires,
             },
-        ))
+        )
+        .with_server_date(server_date))
     }
 
     fn secrets(&self) -> [&SecretString; 2] {

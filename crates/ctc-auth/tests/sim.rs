@@ -327,3 +327,38 @@ async fn injected_faults_become_typed_errors() {
     assert_eq!(call(&client).await.unwrap().status(), 200);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
 }
+
+/// A CTC server whose clock runs 2 hours ahead issues 3-second cookies
+/// (`Expires` on its clock). Measured against its `Date`, the client renews
+/// ahead of every expiry: over 3 lifetimes no call is rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_two_hours_ahead_costs_no_rejection() {
+    let sim = sim(CtcSimConfig {
+        token_ttl: Some(Duration::from_secs(3)),
+        clock_offset: chrono::Duration::hours(2),
+        ..CtcSimConfig::default()
+    })
+    .await;
+    let client = Authenticated::builder(CtcProvider::new(config(
+        &sim,
+        DEMO_PASSWORD,
+        TokenPlacement::Cookie,
+    )))
+    .min_login_interval(Duration::ZERO)
+    .build()
+    .unwrap();
+    let end = tokio::time::Instant::now() + Duration::from_secs(9);
+    let mut calls = 0;
+    while tokio::time::Instant::now() < end {
+        assert_eq!(call(&client).await.unwrap().status(), 200);
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = client.stats();
+    assert_eq!(stats.rejections, 0, "{stats:?} over {calls} calls");
+    assert_eq!(sim.rejected_calls(), 0);
+    assert!(
+        stats.refreshes >= 2,
+        "renewed ahead of each expiry: {stats:?}"
+    );
+}

@@ -129,7 +129,10 @@ async fn a_hundred_wrong_key_calls_reach_the_server_at_most_four_times_per_windo
     tokio::time::sleep(window + Duration::from_millis(50)).await;
     for _ in 0..100 {
         let err = c.session().await.unwrap_err();
-        assert!(matches!(err, AuthError::CredentialsBlocked { .. }), "{err:?}");
+        assert!(
+            matches!(err, AuthError::CredentialsBlocked { .. }),
+            "{err:?}"
+        );
     }
     assert_eq!(sim.counters().login_attempts(&cid()), 4);
     // A reset with the same wrong key spends the window's budget again,

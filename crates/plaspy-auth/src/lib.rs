@@ -179,12 +179,13 @@ impl PlaspyProvider {
                     .to_owned(),
             });
         }
-        let login = self.expiry_of(&token, answer.expires.as_deref());
-        Ok(NewSession::new(
-            SecretString::from(token),
-            Expiry::At(login.expires),
-            login,
-        ))
+        // `expires` and the JWT's `exp` are on the server's clock.
+        let server_date = auth_core::http::server_date(headers);
+        let login = self.expiry_of(&token, answer.expires.as_deref(), server_date);
+        Ok(
+            NewSession::new(SecretString::from(token), Expiry::At(login.expires), login)
+                .with_server_date(server_date),
+        )
     }
 
     /// A `{"success":false}` answer (or a problem-details one) as an error.
@@ -226,8 +227,13 @@ impl PlaspyProvider {
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
-    fn expiry_of(&self, token: &str, expires: Option<&str>) -> PlaspyLogin {
-        let now = Utc::now();
+    fn expiry_of(
+        &self,
+        token: &str,
+        expires: Option<&str>,
+        server_date: Option<DateTime<Utc>>,
+    ) -> PlaspyLogin {
+        let now = server_date.unwrap_or_else(Utc::now);
         let stated = expires.and_then(|text| {
             let parsed = protocol::parse_expires(text);
             if parsed.is_none() {

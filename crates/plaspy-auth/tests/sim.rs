@@ -259,3 +259,32 @@ async fn injected_faults_become_typed_errors() {
     assert_eq!(call(&client).await.unwrap().status(), 200);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
 }
+
+/// A Plaspy server whose clock runs 2 hours ahead issues 3-second tokens
+/// (`expires` and the JWT `exp` on its clock). Measured against its `Date`,
+/// the client renews ahead of every expiry: over 3 lifetimes no call is
+/// rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_two_hours_ahead_costs_no_rejection() {
+    for format in [ExpiresFormat::UtcSeconds, ExpiresFormat::Omitted] {
+        let sim = sim(PlaspySimConfig {
+            token_ttl: Duration::from_secs(3),
+            expires_format: format,
+            clock_offset: chrono::Duration::hours(2),
+            ..PlaspySimConfig::default()
+        })
+        .await;
+        let client = Authenticated::builder(PlaspyProvider::new(config(&sim, DEMO_API_KEY)))
+            .min_login_interval(Duration::ZERO)
+            .build()
+            .unwrap();
+        let end = tokio::time::Instant::now() + Duration::from_secs(9);
+        while tokio::time::Instant::now() < end {
+            assert_eq!(call(&client).await.unwrap().status(), 200);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let stats = client.stats();
+        assert_eq!(stats.rejections, 0, "{format:?}: {stats:?}");
+        assert!(stats.refreshes >= 2, "{format:?}: {stats:?}");
+    }
+}
