@@ -48,7 +48,7 @@ const LONG_LIFETIME: Duration = Duration::from_secs(3600);
 /// (they were sent over it): 2.5 logins long.
 const STORM_SPREAD: Duration = Duration::from_millis(50);
 /// Target duration of one cached-read sample.
-const SAMPLE_TARGET: Duration = Duration::from_millis(150);
+const SAMPLE_TARGET: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------------------
 // The fake provider every design logs in to.
@@ -682,7 +682,10 @@ fn main() {
         reads::<HandMutex>(&rt),
         reads::<HandRwLock>(&rt),
     ];
-    let read_rounds = rounds.max(3) * 2 + 1;
+    let read_rounds: u64 = std::env::var("READ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
     for round in 0..read_rounds {
         // ABCDE, then EDCBA: no design always runs first.
         let order: Vec<usize> = if round % 2 == 0 {
@@ -705,21 +708,32 @@ fn main() {
         STORM_SPREAD.as_millis()
     );
     println!("|---|---|---|---|---|---|---|");
+    // Ratios to the engine are taken sample by sample (the same round, a
+    // moment apart), so load that drifts during the run cancels out.
+    let ratio = |mine: &[f64], engine: &[f64]| {
+        let ratios: Vec<f64> = mine.iter().zip(engine).map(|(m, e)| m / e).collect();
+        median(&ratios)
+    };
+    let (engine_single, engine_contended) =
+        (designs[0].single.clone(), designs[0].contended.clone());
     for (d, l) in designs.iter().zip(&logins) {
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} ns | {:.0} ns |",
+            "| {} | {} | {} | {} | {} | {:.0} ns ({:.2}×) | {:.0} ns ({:.2}×) |",
             d.name,
             Range::of(l.iter().map(|l| Some(l.cold))),
             Range::of(l.iter().map(|l| Some(l.expiry))),
             Range::of(l.iter().map(|l| l.storm_spread)),
             Range::of(l.iter().map(|l| l.storm_at_once)),
             median(&d.single),
+            ratio(&d.single, &engine_single),
             median(&d.contended),
+            ratio(&d.contended, &engine_contended),
         );
     }
     println!();
     println!(
-        "logins per token lifetime: min–max over {rounds} rounds; cached read: median of {read_rounds} samples"
+        "logins per token lifetime: min–max over {rounds} rounds; cached read: median of {read_rounds} \
+         samples, (×) = median of the per-round ratios to auth-core"
     );
     for d in &designs {
         let fmt = |v: &[f64]| {
