@@ -2,23 +2,6 @@
 //!
 //! [`MemoryStore`] (the default) keeps them in this process.
 //! `auth-redis` shares them across a fleet of processes.
-//!
-//! The contract every store keeps, so that the engine's promises hold
-//! whatever the store is:
-//!
-//! * **Fenced saves**: a session is saved only when no session of a higher
-//!   generation is stored (`save(g10)` then `save(g9)` keeps g10).
-//! * **The store's clock**: [`TokenStore::load`] reports the time a session
-//!   has left by the store's own clock ([`StoredSession::expires_in`]), so a
-//!   process never judges a stored session by the wall clock of the process
-//!   that wrote it.
-//! * **Leases**: the login lock has a time-to-live and is extended by its
-//!   holder while the login runs ([`TokenStore::extend_lock`]).
-//! * **Sliding failure windows**: each failed login is kept with its own
-//!   time; [`TokenStore::failures`] counts those within the window. A
-//!   success does not erase them.
-//! * Everything expires: sessions with their TTL, locks with their lease,
-//!   failures with their window, and whatever else a store keeps per account.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -49,8 +32,25 @@ pub struct FailureCount {
 /// Storage for sessions and login coordination, keyed by
 /// [`Provider::cache_key`](crate::Provider::cache_key).
 ///
+/// The contract every store keeps, so that the engine's promises hold
+/// whatever the store is:
+///
+/// * **Fenced saves**: a session is saved only when no session of a higher
+///   generation is stored (`save(g10)` then `save(g9)` keeps g10).
+/// * **The store's clock**: [`TokenStore::load`] reports the time a session
+///   has left by the store's own clock ([`StoredSession::expires_in`]), so a
+///   process never judges a stored session by the wall clock of the process
+///   that wrote it.
+/// * **Leases**: the login lock has a time-to-live and is extended by its
+///   holder while the login runs ([`TokenStore::extend_lock`]).
+/// * **Sliding failure windows**: each failed login is kept with its own
+///   time; [`TokenStore::failures`] counts those within the window. A
+///   success does not erase them.
+/// * Everything expires: sessions with their TTL, locks with their lease,
+///   failures with their window, and whatever else a store keeps per account.
+///
 /// Implementations must be safe to call from many tasks at once, and must
-/// keep the contract described in the [module documentation](self). Errors
+/// keep this contract. Errors
 /// are reported as [`AuthError::Store`]; the client then degrades to its
 /// in-process cache (and, for accounts with a lockout rule, to a stricter
 /// local budget) instead of failing the user's call.
@@ -222,7 +222,7 @@ impl MemoryState {
 /// An in-process [`TokenStore`]. Used by default.
 ///
 /// Its clock is Tokio's (so paused-time tests control it). Entries expire as
-/// the [contract](self) says and are swept away as operations go by, so a
+/// the [`TokenStore`] contract says and are swept away as operations go by, so a
 /// process that sees many accounts come and go does not grow without bound.
 #[derive(Default)]
 pub struct MemoryStore {
