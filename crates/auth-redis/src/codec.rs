@@ -179,6 +179,7 @@ mod tests {
             expiry: Expiry::UntilRejected,
             generation,
             data: serde_json::json!({"user": 7}),
+            expires_in: None,
         }
     }
 

@@ -93,10 +93,11 @@
 
 mod codec;
 mod config;
+mod scripts;
 mod store;
 
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_OP_TIMEOUT, DEFAULT_OUTAGE_COOLDOWN, DEFAULT_PREFIX,
     RedisStoreBuilder,
 };
-pub use store::RedisStore;
+pub use store::{FAILURE_HORIZON, FORMAT_VERSION, GENERATION_TTL, RedisStore};
