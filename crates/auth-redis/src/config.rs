@@ -118,7 +118,8 @@ impl RedisStoreBuilder {
     /// XChaCha20-Poly1305 under this 32-byte key; every process sharing the
     /// sessions needs the same key. Values are bound to the account and
     /// generation they are stored for. The generation number stays readable
-    /// beside the value (needed to remove a session by generation).
+    /// beside the value (needed to fence saves and to remove or touch a
+    /// session by generation).
     ///
     /// Requires the `encryption` feature.
     #[cfg(feature = "encryption")]
