@@ -162,13 +162,22 @@ return released
 /// store last added to it, `n` = how many of its failures this store added
 /// in that v1 window)].
 const FAILURE_FUNCTIONS: &str = r"
--- Whether two expiry times (ms, -1 for none) name the same v1 window: the
--- store computes them as TIME + PTTL, which may differ by a millisecond or
--- two between calls.
+-- Whether two expiry times (ms, -1 for none) name the same v1 window. They
+-- are exact with PEXPIRETIME (Redis 7); before it, TIME + PTTL may differ by
+-- a millisecond or two between calls. (A mismatch only makes the store
+-- count its own failures in the v1 counter twice: too many, never too few.)
 local function same_window(a, b)
   if a == nil or b == nil then return false end
   if a < 0 or b < 0 then return a == b end
   return math.abs(a - b) <= 3
+end
+
+-- When `key` expires (ms, Redis clock; -1: no TTL), given its PTTL.
+local function expiry(key, now, pttl)
+  if pttl < 0 then return pttl end
+  local exact = redis.pcall('PEXPIRETIME', key)
+  if type(exact) == 'number' and exact >= 0 then return exact end
+  return now + pttl
 end
 
 -- The v1 counter: its count, its TTL (ms; -1 none), its expiry time and how
@@ -177,8 +186,7 @@ local function legacy_state(now)
   local c = tonumber(redis.call('GET', KEYS[3])) or 0
   if c <= 0 then return 0, -2, -2, 0 end
   local pttl = redis.call('PTTL', KEYS[3])
-  local exp = -1
-  if pttl >= 0 then exp = now + pttl end
+  local exp = expiry(KEYS[3], now, pttl)
   local m = redis.call('HMGET', KEYS[4], 'exp', 'n')
   local mirrored = 0
   if same_window(tonumber(m[1]), exp) then
@@ -189,10 +197,12 @@ local function legacy_state(now)
 end
 
 -- Records that this store added `n` failures to the v1 counter, which now
--- has `pttl` ms left, in the window whose expiry is `exp` (or a new one).
+-- has `pttl` ms left, in the window whose expiry is `exp`. The record
+-- outlives the counter by a second, so it is never missing while the
+-- counter is there.
 local function mirror(exp, pttl, n)
   redis.call('HSET', KEYS[4], 'exp', int(exp), 'n', n)
-  redis.call('PEXPIRE', KEYS[4], math.max(1, pttl))
+  redis.call('PEXPIRE', KEYS[4], math.max(1, pttl) + 1000)
 end
 
 -- {count, ms until the count drops (-1: never)} for the last `window` ms.
@@ -254,7 +264,7 @@ if KEYS[3] then
     redis.call('PEXPIRE', KEYS[3], window)
     pttl = window
   end
-  local new_exp = now + pttl
+  local new_exp = expiry(KEYS[3], now, pttl)
   if not same_window(exp, new_exp) then
     exp = new_exp
     mirrored = 0
@@ -279,7 +289,7 @@ if KEYS[3] then
   local c, pttl, _, mirrored = legacy_state(now)
   local keep = math.max(pttl, ttl)
   redis.call('SET', KEYS[3], int(c + n), 'PX', int(keep))
-  mirror(now + keep, keep, mirrored + n)
+  mirror(expiry(KEYS[3], now, keep), keep, mirrored + n)
 end
 return 1
 ";

@@ -784,7 +784,9 @@ async fn every_key_expires() {
             let most = match key.rsplit(':').next().unwrap() {
                 "generation" => GENERATION_TTL,
                 "failures" if key.contains(":v2:") => FAILURE_HORIZON,
-                "failures" | "v1mirror" => Duration::from_secs(900),
+                "failures" => Duration::from_secs(900),
+                // The mirror record outlives the v1 counter by a second.
+                "v1mirror" => Duration::from_secs(901),
                 "session" => Duration::from_secs(90),
                 "lock" => Duration::from_secs(6),
                 "pinned" => Duration::from_secs(120),
@@ -1234,6 +1236,34 @@ async fn rolling_deploy_v1_and_v2_processes_share_sessions_lock_and_failure_budg
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(new.failures(KEY, short).await.unwrap().count, 0);
     assert_eq!(old.failures(KEY).await, 0);
+    new.reset_failures(KEY).await.unwrap();
+
+    // Across v1 windows: a new process's failure from the previous v1 window
+    // still slides in its own set, and is counted once beside the old
+    // processes' failures of the current v1 window.
+    let w = Duration::from_millis(600);
+    new.record_failure(KEY, w, Duration::ZERO).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        new.record_failure(KEY, w, Duration::ZERO)
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The first failure has left the window; the v1 counter's window (started
+    // by it) is over: an old process starts a new one.
+    assert_eq!(old.record_failure(KEY, w).await, 1);
+    assert_eq!(new.failures(KEY, w).await.unwrap().count, 2);
+    assert_eq!(
+        new.record_failure(KEY, w, Duration::ZERO)
+            .await
+            .unwrap()
+            .count,
+        3
+    );
+    assert_eq!(old.failures(KEY).await, 2);
     new.reset_failures(KEY).await.unwrap();
 
     // Once no old process remains, `write_legacy_v1(false)`: v1 keys are
