@@ -649,6 +649,15 @@ mod tests {
     }
 
     #[test]
+    fn hash_tag_is_the_whole_cache_key() {
+        assert_eq!(hash_tag("plain:key/1"), "plain:key/1");
+        assert_eq!(hash_tag("a{b}c"), "a%7Bb%7Dc");
+        // Injective: an escaped-looking key stays distinct.
+        assert_eq!(hash_tag("a%7Bb"), "a%257Bb");
+        assert_ne!(hash_tag("a{b"), hash_tag("a%7Bb"));
+    }
+
+    #[test]
     fn conversions() {
         assert_eq!(millis(Duration::ZERO), 1);
         assert_eq!(millis(Duration::from_secs(2)), 2000);
