@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use auth_core::secrecy::SecretString;
 use auth_core::{AuthError, FailureCount, LockToken, StoredSession, TokenStore};
 use redis::aio::ConnectionManager;
-use redis::{RedisError, RedisResult, Script};
+use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 use tokio::time::Instant;
 
 use crate::codec::Codec;
@@ -384,8 +384,13 @@ impl RedisStore {
     }
 
     fn error(&self, op: &'static str, error: &RedisError) -> AuthError {
+        let hint = if error.kind() == ErrorKind::Server(ServerErrorKind::CrossSlot) {
+            " (on Redis Cluster, build the store with write_legacy_v1(false): the v1 keys are not in the account's hash slot)"
+        } else {
+            ""
+        };
         AuthError::Store(format!(
-            "redis {op} failed: {}",
+            "redis {op} failed: {}{hint}",
             self.inner.secrets.scrub(&error.to_string())
         ))
     }

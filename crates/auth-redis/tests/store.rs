@@ -929,7 +929,8 @@ async fn keys_of_one_account_share_a_hash_slot() {
         .unwrap();
     let err = legacy.load(KEY).await.unwrap_err();
     assert!(
-        err.to_string().to_lowercase().contains("crossslot"),
+        err.to_string().to_lowercase().contains("crossslot")
+            && err.to_string().contains("write_legacy_v1(false)"),
         "{err}"
     );
 
