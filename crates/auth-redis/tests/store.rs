@@ -1148,6 +1148,9 @@ async fn rolling_deploy_v1_and_v2_processes_share_sessions_lock_and_failure_budg
         (seen.generation, seen.token.expose_secret()),
         (g2, "tok-by-v2")
     );
+    // An idle session in use keeps its TTL in both formats.
+    assert!(new.touch(KEY, g2, Duration::from_secs(90)).await.unwrap());
+    assert!(pttl(&mut raw, &old.key(KEY, "session")).await > 89_000);
     let g3 = old.next_generation(KEY).await;
     assert!(g3 > g2, "the v1 counter was kept in step");
     // An old process's newer login wins over the new one's copy, and fences
