@@ -1197,6 +1197,41 @@ async fn rolling_deploy_v1_and_v2_processes_share_sessions_lock_and_failure_budg
     );
     old.unlock(KEY, "v1-holder").await;
 
+    // Old and new contenders at once: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let new = new.clone();
+        let mut conn = old.conn.clone();
+        let v1_lock = old.key(KEY, "lock");
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                new.try_lock(KEY, lease).await.unwrap().is_some()
+            } else {
+                redis::cmd("SET")
+                    .arg(v1_lock)
+                    .arg(format!("v1-{i}"))
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(5000)
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    redis::cmd("DEL")
+        .arg(old.key(KEY, "lock"))
+        .arg(format!("t:v2:{{{KEY}}}:lock"))
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+
     // One failure budget: failures recorded by either are counted once.
     let window = Duration::from_secs(30);
     assert_eq!(old.record_failure(KEY, window).await, 1);
