@@ -5,7 +5,8 @@
 //! `MAGIC || nonce (24 bytes) || XChaCha20-Poly1305(JSON)`, authenticated
 //! together with the account's cache key and the generation number, so a
 //! value cannot be moved to another account or have its generation field
-//! (kept in clear beside it for compare-and-delete) changed unnoticed.
+//! (kept in clear beside it for fenced saves, compare-and-delete and touch)
+//! changed unnoticed.
 
 use auth_core::{AuthError, StoredSession};
 
@@ -179,6 +180,7 @@ mod tests {
             expiry: Expiry::UntilRejected,
             generation,
             data: serde_json::json!({"user": 7}),
+            expires_in: None,
         }
     }
 

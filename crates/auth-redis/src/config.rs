@@ -10,7 +10,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Client};
 
 use crate::codec::Codec;
-use crate::store::{Inner, RedisStore, Scripts, Secrets};
+use crate::scripts::Scripts;
+use crate::store::{Inner, RedisStore, Secrets};
 
 /// Default key prefix.
 pub const DEFAULT_PREFIX: &str = "auth";
@@ -37,6 +38,7 @@ pub struct RedisStoreBuilder {
     lazy: bool,
     codec: Codec,
     key_error: Option<String>,
+    legacy_v1: bool,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -49,6 +51,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("outage_cooldown", &self.outage_cooldown)
             .field("lazy", &self.lazy)
             .field("encrypted", &self.codec.is_encrypted())
+            .field("write_legacy_v1", &self.legacy_v1)
             .finish()
     }
 }
@@ -64,12 +67,16 @@ impl RedisStoreBuilder {
             lazy: false,
             codec: Codec::Plain,
             key_error: None,
+            legacy_v1: true,
         }
     }
 
     /// Prefix of every key this store writes (default `"auth"`): keys are
-    /// `{prefix}:{cache key}:session|generation|lock|failures`. Use one
-    /// prefix per application (or environment) sharing a Redis database.
+    /// `{prefix}:v2:{{cache key}}:session|generation|lock|failures|...` (see
+    /// [`RedisStore`] for the layout). Use one prefix per application (or
+    /// environment) sharing a Redis database. It must not contain spaces,
+    /// control characters, `{` or `}` (which would move the Redis Cluster
+    /// hash tag into the prefix).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -111,7 +118,8 @@ impl RedisStoreBuilder {
     /// XChaCha20-Poly1305 under this 32-byte key; every process sharing the
     /// sessions needs the same key. Values are bound to the account and
     /// generation they are stored for. The generation number stays readable
-    /// beside the value (needed to remove a session by generation).
+    /// beside the value (needed to fence saves and to remove or touch a
+    /// session by generation).
     ///
     /// Requires the `encryption` feature.
     #[cfg(feature = "encryption")]
@@ -143,6 +151,28 @@ impl RedisStoreBuilder {
         }
     }
 
+    /// Whether to stay compatible with processes of older versions, which
+    /// use the v1 store format (`{prefix}:{cache key}:session` etc.), during
+    /// a rolling deploy (default **on**).
+    ///
+    /// While on, this store also reads and writes the v1 keys: it saves
+    /// sessions in both formats and adopts a v1 session newer than its own,
+    /// takes the login lock only when the v1 lock is free too (and holds
+    /// both), keeps the v1 generation counter in step, adds its failed
+    /// logins to the v1 counter and counts the failures that old processes
+    /// recorded there (without counting its own twice). See the crate
+    /// documentation, "Store format and rolling deploys".
+    ///
+    /// Switch it off once no process of an older version remains: the store
+    /// then touches only v2 keys (which all share the account's hash slot;
+    /// the v1 keys do not, so it must be off before moving to Redis Cluster).
+    /// Leftover v1 keys expire with their TTLs (a v1 session without a TTL
+    /// or a v1 generation counter stays until deleted, and is then unused).
+    pub fn write_legacy_v1(mut self, on: bool) -> Self {
+        self.legacy_v1 = on;
+        self
+    }
+
     /// Checks the settings, connects (unless lazy) and returns the store.
     pub async fn build(self) -> Result<RedisStore, AuthError> {
         if let Some(error) = self.key_error {
@@ -152,10 +182,10 @@ impl RedisStoreBuilder {
             || self
                 .prefix
                 .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
+                .any(|c| c.is_control() || c.is_whitespace() || c == '{' || c == '}')
         {
             return Err(AuthError::config(
-                "the Redis key prefix must be non-empty, without spaces or control characters",
+                "the Redis key prefix must be non-empty, without spaces, control characters, `{` or `}`",
             ));
         }
         for (name, value) in [
@@ -196,6 +226,7 @@ impl RedisStoreBuilder {
                 self.outage_cooldown,
                 self.codec,
                 Scripts::new(),
+                self.legacy_v1,
             )),
         })
     }
@@ -289,6 +320,7 @@ mod tests {
         for err in [
             bad(RedisStoreBuilder::new(url()).prefix("")).await,
             bad(RedisStoreBuilder::new(url()).prefix("a b")).await,
+            bad(RedisStoreBuilder::new(url()).prefix("a{b}")).await,
             bad(RedisStoreBuilder::new(url()).op_timeout(Duration::ZERO)).await,
             bad(RedisStoreBuilder::new(url()).connect_timeout(Duration::ZERO)).await,
         ] {

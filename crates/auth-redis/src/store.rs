@@ -10,93 +10,24 @@ use async_trait::async_trait;
 use auth_core::secrecy::SecretString;
 use auth_core::{AuthError, FailureCount, LockToken, StoredSession, TokenStore};
 use redis::aio::ConnectionManager;
-use redis::{RedisError, RedisResult, Script, Value};
+use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 use tokio::time::Instant;
 
 use crate::codec::Codec;
 use crate::config::RedisStoreBuilder;
+use crate::scripts::Scripts;
 
-/// Saves a session hash (`gen`, `value`) with an optional TTL, replacing
-/// whatever was there.
-const SAVE: &str = r"
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'value', ARGV[2])
-local ttl = tonumber(ARGV[3])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-";
+/// The store format version written into every key name.
+pub const FORMAT_VERSION: &str = "v2";
 
-/// Deletes the session only if its generation is still ARGV[1] (or
-/// unconditionally when ARGV[1] is empty).
-const REMOVE: &str = r"
-if ARGV[1] == '' then return redis.call('DEL', KEYS[1]) end
-if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-";
+/// Failures older than this are dropped, whatever window a caller asks for
+/// (no provider counts failed logins over more than a day); the failure set
+/// of an account expires this long after its last failure.
+pub const FAILURE_HORIZON: Duration = Duration::from_secs(24 * 3600);
 
-/// INCR, floored at the server clock in microseconds, so generations keep
-/// growing even when Redis loses its data (a restart without persistence):
-/// they would go backwards only with more than one login per microsecond.
-const NEXT_GENERATION: &str = r"
-if redis.replicate_commands then redis.replicate_commands() end
-local g = redis.call('INCR', KEYS[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-if g < now then
-  redis.call('SET', KEYS[1], string.format('%d', now))
-  g = now
-end
-return g
-";
-
-/// Releases the lock only if it still holds our token.
-const UNLOCK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// The failure count and the time left in its window.
-const FAILURES: &str = r"
-local c = redis.call('GET', KEYS[1])
-if not c then return {0, -2} end
-return {tonumber(c), redis.call('PTTL', KEYS[1])}
-";
-
-/// Counts a failure; the first one of a window starts the window.
-const RECORD_FAILURE: &str = r"
-local c = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if c == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {c, ttl}
-";
-
-pub(crate) struct Scripts {
-    save: Script,
-    remove: Script,
-    next_generation: Script,
-    unlock: Script,
-    failures: Script,
-    record_failure: Script,
-}
-
-impl Scripts {
-    pub(crate) fn new() -> Self {
-        Self {
-            save: Script::new(SAVE),
-            remove: Script::new(REMOVE),
-            next_generation: Script::new(NEXT_GENERATION),
-            unlock: Script::new(UNLOCK),
-            failures: Script::new(FAILURES),
-            record_failure: Script::new(RECORD_FAILURE),
-        }
-    }
-}
+/// TTL of the generation counter, refreshed by each new generation. Losing
+/// the counter is harmless: generations are floored at the Redis clock.
+pub const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Secret parts of the connection URL, scrubbed from every error message.
 pub(crate) struct Secrets {
@@ -166,6 +97,8 @@ pub(crate) struct Inner {
     outage_cooldown: Duration,
     codec: Codec,
     scripts: Scripts,
+    /// Whether the v1 keys are read and written too (rolling deploys).
+    legacy_v1: bool,
     /// Operations fail at once until this many milliseconds after `epoch`.
     unavailable_until: AtomicU64,
     epoch: Instant,
@@ -182,6 +115,7 @@ impl Inner {
         outage_cooldown: Duration,
         codec: Codec,
         scripts: Scripts,
+        legacy_v1: bool,
     ) -> Self {
         Self {
             connection,
@@ -192,6 +126,7 @@ impl Inner {
             outage_cooldown,
             codec,
             scripts,
+            legacy_v1,
             unavailable_until: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -205,15 +140,32 @@ impl Inner {
 /// connection). `Debug` shows the URL with its password redacted; errors
 /// never contain the URL or password.
 ///
-/// Layout, for the account whose
-/// [`cache_key`](auth_core::Provider::cache_key) is `K`:
+/// Every operation is one Lua script (atomic), and every time it computes
+/// is taken from the Redis clock (`TIME`, `PTTL`), never from this
+/// process's clock.
 ///
-/// | key | type | content |
-/// |---|---|---|
-/// | `{prefix}:K:session` | hash | `gen` (generation, in clear), `value` (session JSON, or its ciphertext); TTL = the session's remaining lifetime |
-/// | `{prefix}:K:generation` | string | last generation handed out |
-/// | `{prefix}:K:lock` | string | random token of the login-lock holder; TTL = lock TTL |
-/// | `{prefix}:K:failures` | string | failed logins in the window; TTL = rest of the window |
+/// # Key layout (store format v2)
+///
+/// For the account whose [`cache_key`](auth_core::Provider::cache_key) is
+/// `K`, with `T` = `K` with `%`, `{` and `}` percent-encoded (so the Redis
+/// Cluster hash tag `{T}` is the whole account key and all keys of one
+/// account share a hash slot):
+///
+/// | key | type | content | expires |
+/// |---|---|---|---|
+/// | `{prefix}:v2:{T}:session` | hash | `gen` (generation, in clear), `value` (session JSON, or its ciphertext) | with the session's TTL |
+/// | `{prefix}:v2:{T}:generation` | string | last generation handed out | 30 days after the last one ([`GENERATION_TTL`]) |
+/// | `{prefix}:v2:{T}:lock` | string | random token of the login-lock holder | with the lock's lease |
+/// | `{prefix}:v2:{T}:failures` | sorted set | one member (random id) per failed login, score = its time (ms, Redis clock) | 24 h after the last failure ([`FAILURE_HORIZON`]); older members are trimmed |
+/// | `{prefix}:v2:{T}:pinned` | sorted set | member `<id>:<count>` per provider lockout ([`set_failures`](TokenStore::set_failures)), score = when it stops counting (ms) | with the last lockout |
+/// | `{prefix}:v2:{T}:v1mirror` | hash | `exp`, `n`: failures this store added to the v1 counter in its current window (only with [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1)) | with the v1 counter |
+///
+/// While [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1) is on (the
+/// default), the store also reads and writes the v1 keys of older versions
+/// (`{prefix}:K:session`, `:generation`, `:lock`, `:failures`) so that a
+/// fleet running both versions during a rolling deploy still logs in once
+/// and keeps one failure budget; see the crate documentation ("Store format
+/// and rolling deploys").
 #[derive(Clone)]
 pub struct RedisStore {
     pub(crate) inner: Arc<Inner>,
@@ -226,6 +178,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.inner.prefix)
             .field("op_timeout", &self.inner.op_timeout)
             .field("encrypted", &self.inner.codec.is_encrypted())
+            .field("write_legacy_v1", &self.inner.legacy_v1)
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +190,37 @@ enum Kind {
     Generation,
     Lock,
     Failures,
+    Pinned,
+    V1Mirror,
+}
+
+impl Kind {
+    fn suffix(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::Generation => "generation",
+            Kind::Lock => "lock",
+            Kind::Failures => "failures",
+            Kind::Pinned => "pinned",
+            Kind::V1Mirror => "v1mirror",
+        }
+    }
+}
+
+/// The cache key as a Redis Cluster hash tag body: `%`, `{` and `}`
+/// percent-encoded, so the tag is the whole account key and distinct cache
+/// keys stay distinct.
+fn hash_tag(cache_key: &str) -> String {
+    let mut out = String::with_capacity(cache_key.len());
+    for c in cache_key.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '{' => out.push_str("%7B"),
+            '}' => out.push_str("%7D"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl RedisStore {
@@ -263,8 +247,15 @@ impl RedisStore {
         self.inner.codec.is_encrypted()
     }
 
+    /// Whether the v1 keys of older versions are read and written too (see
+    /// [`RedisStoreBuilder::write_legacy_v1`]).
+    pub fn writes_legacy_v1(&self) -> bool {
+        self.inner.legacy_v1
+    }
+
     /// The Redis key holding the session of the account `cache_key` (a hash
-    /// with fields `gen` and `value`).
+    /// with fields `gen` and `value`): `{prefix}:v2:{K}:session`, with `{`,
+    /// `}` and `%` in the cache key percent-encoded.
     pub fn session_key(&self, cache_key: &str) -> String {
         self.key(cache_key, Kind::Session)
     }
@@ -280,13 +271,69 @@ impl RedisStore {
     }
 
     fn key(&self, cache_key: &str, kind: Kind) -> String {
-        let suffix = match kind {
-            Kind::Session => "session",
-            Kind::Generation => "generation",
-            Kind::Lock => "lock",
-            Kind::Failures => "failures",
-        };
-        format!("{}:{cache_key}:{suffix}", self.inner.prefix)
+        format!(
+            "{}:{FORMAT_VERSION}:{{{}}}:{}",
+            self.inner.prefix,
+            hash_tag(cache_key),
+            kind.suffix()
+        )
+    }
+
+    /// The key of `kind` in the v1 format of older versions.
+    fn legacy_key(cache_key: &str, prefix: &str, kind: Kind) -> String {
+        format!("{prefix}:{cache_key}:{}", kind.suffix())
+    }
+
+    /// The v2 keys of `kinds`, followed by the v1 keys of `legacy` while
+    /// [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1) is on.
+    fn keys(&self, cache_key: &str, kinds: &[Kind], legacy: &[Kind]) -> Vec<String> {
+        let mut keys: Vec<String> = kinds.iter().map(|k| self.key(cache_key, *k)).collect();
+        if self.inner.legacy_v1 {
+            keys.extend(
+                legacy
+                    .iter()
+                    .map(|k| Self::legacy_key(cache_key, &self.inner.prefix, *k)),
+            );
+        }
+        keys
+    }
+
+    /// The failure keys: failures and pinned, then (with the v1 keys) the v1
+    /// counter and the v1 mirror, in the order the failure scripts expect.
+    fn failure_keys(&self, cache_key: &str) -> Vec<String> {
+        let mut keys = vec![
+            self.key(cache_key, Kind::Failures),
+            self.key(cache_key, Kind::Pinned),
+        ];
+        if self.inner.legacy_v1 {
+            keys.push(Self::legacy_key(
+                cache_key,
+                &self.inner.prefix,
+                Kind::Failures,
+            ));
+            keys.push(self.key(cache_key, Kind::V1Mirror));
+        }
+        keys
+    }
+
+    /// Runs `script` on `keys` with `args`.
+    async fn invoke<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        op: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+    ) -> Result<T, AuthError> {
+        let mut conn = self.inner.connection.clone();
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        self.run(op, async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     fn now_ms(&self) -> u64 {
@@ -337,8 +384,13 @@ impl RedisStore {
     }
 
     fn error(&self, op: &'static str, error: &RedisError) -> AuthError {
+        let hint = if error.kind() == ErrorKind::Server(ServerErrorKind::CrossSlot) {
+            " (on Redis Cluster, build the store with write_legacy_v1(false): the v1 keys are not in the account's hash slot)"
+        } else {
+            ""
+        };
         AuthError::Store(format!(
-            "redis {op} failed: {}",
+            "redis {op} failed: {}{hint}",
             self.inner.secrets.scrub(&error.to_string())
         ))
     }
@@ -367,28 +419,47 @@ fn resets_in(pttl: i64) -> Option<Duration> {
     u64::try_from(pttl).ok().map(Duration::from_millis)
 }
 
+/// A number as a script argument.
+fn arg(n: impl ToString) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+/// A random member id / lock token.
+fn random_id() -> String {
+    format!(
+        "{:08x}-{:016x}{:016x}",
+        std::process::id(),
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
+}
+
+/// `(count, ms until it drops or -1)` as returned by the failure scripts.
+fn failure_count((count, resets): (i64, i64)) -> FailureCount {
+    if count <= 0 {
+        return FailureCount::default();
+    }
+    FailureCount {
+        count: count_of(count),
+        resets_in: resets_in(resets),
+    }
+}
+
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn load(&self, key: &str) -> Result<Option<StoredSession>, AuthError> {
-        let mut conn = self.inner.connection.clone();
-        let redis_key = self.key(key, Kind::Session);
-        let (generation, value): (Option<String>, Option<Vec<u8>>) = self
-            .run("load", async move {
-                redis::cmd("HMGET")
-                    .arg(&redis_key)
-                    .arg("gen")
-                    .arg("value")
-                    .query_async(&mut conn)
-                    .await
-            })
+        let keys = self.keys(key, &[Kind::Session], &[Kind::Session]);
+        let reply: Option<(String, Vec<u8>, i64)> = self
+            .invoke("load", &self.inner.scripts.load, keys, Vec::new())
             .await?;
-        let (Some(generation), Some(value)) = (generation, value) else {
+        let Some((generation, value, pttl)) = reply else {
             return Ok(None);
         };
         let generation: u64 = generation.parse().map_err(|_| {
             AuthError::Store("the stored session has an invalid generation field".to_owned())
         })?;
-        let session = self.inner.codec.decode(key, generation, &value)?;
+        let mut session = self.inner.codec.decode(key, generation, &value)?;
+        session.expires_in = resets_in(pttl);
         if session.is_expired() {
             return Ok(None);
         }
@@ -400,186 +471,170 @@ impl TokenStore for RedisStore {
         key: &str,
         session: &StoredSession,
         ttl: Option<Duration>,
-    ) -> Result<(), AuthError> {
-        let redis_key = self.key(key, Kind::Session);
-        let mut conn = self.inner.connection.clone();
-        if ttl.is_some_and(|t| t.as_millis() == 0) {
-            // Already expired: nothing to keep, but it still replaces
-            // whatever was stored.
-            return self
-                .run("save", async move {
-                    redis::cmd("DEL")
-                        .arg(&redis_key)
-                        .query_async::<()>(&mut conn)
-                        .await
-                })
-                .await;
-        }
+    ) -> Result<bool, AuthError> {
+        let keys = self.keys(key, &[Kind::Session], &[Kind::Session]);
+        // -1: no TTL; 0: already expired (it still replaces an older one).
+        let ttl_ms: i64 = match ttl {
+            None => -1,
+            Some(t) if t.as_millis() == 0 => 0,
+            Some(t) => i64::try_from(millis(t)).unwrap_or(i64::MAX),
+        };
         let value = self.inner.codec.encode(key, session)?;
-        let ttl_ms = ttl.map_or(0, millis);
-        let generation = session.generation;
-        let script = &self.inner.scripts.save;
-        self.run("save", async move {
-            script
-                .key(&redis_key)
-                .arg(generation)
-                .arg(value)
-                .arg(ttl_ms)
-                .invoke_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        let saved: i64 = self
+            .invoke(
+                "save",
+                &self.inner.scripts.save,
+                keys,
+                vec![arg(session.generation), value, arg(ttl_ms)],
+            )
+            .await?;
+        Ok(saved > 0)
     }
 
     async fn remove(&self, key: &str, generation: Option<u64>) -> Result<bool, AuthError> {
-        let redis_key = self.key(key, Kind::Session);
-        let mut conn = self.inner.connection.clone();
-        let script = &self.inner.scripts.remove;
-        let generation = generation.map_or_else(String::new, |g| g.to_string());
+        let keys = self.keys(key, &[Kind::Session], &[Kind::Session]);
+        let generation = generation.map_or_else(Vec::new, arg);
         let removed: i64 = self
-            .run("remove", async move {
-                script
-                    .key(&redis_key)
-                    .arg(generation)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+            .invoke("remove", &self.inner.scripts.remove, keys, vec![generation])
             .await?;
         Ok(removed > 0)
     }
 
+    async fn touch(&self, key: &str, generation: u64, ttl: Duration) -> Result<bool, AuthError> {
+        let keys = self.keys(key, &[Kind::Session], &[Kind::Session]);
+        let touched: i64 = self
+            .invoke(
+                "touch",
+                &self.inner.scripts.touch,
+                keys,
+                vec![arg(generation), arg(millis(ttl))],
+            )
+            .await?;
+        Ok(touched > 0)
+    }
+
     async fn next_generation(&self, key: &str) -> Result<u64, AuthError> {
-        let redis_key = self.key(key, Kind::Generation);
-        let mut conn = self.inner.connection.clone();
-        let script = &self.inner.scripts.next_generation;
+        let keys = self.keys(key, &[Kind::Generation], &[Kind::Generation]);
         let generation: i64 = self
-            .run("next_generation", async move {
-                script.key(&redis_key).invoke_async(&mut conn).await
-            })
+            .invoke(
+                "next_generation",
+                &self.inner.scripts.next_generation,
+                keys,
+                vec![arg(millis(GENERATION_TTL))],
+            )
             .await?;
         u64::try_from(generation)
             .map_err(|_| AuthError::Store("redis returned a negative generation".to_owned()))
     }
 
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<LockToken>, AuthError> {
-        let redis_key = self.key(key, Kind::Lock);
-        let mut conn = self.inner.connection.clone();
-        let token = format!(
-            "{:08x}-{:016x}{:016x}",
-            std::process::id(),
-            fastrand::u64(..),
-            fastrand::u64(..)
-        );
-        let ttl_ms = millis(ttl);
-        let value = token.clone();
-        let reply: Value = self
-            .run("try_lock", async move {
-                redis::cmd("SET")
-                    .arg(&redis_key)
-                    .arg(value)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .query_async(&mut conn)
-                    .await
-            })
+        let keys = self.keys(key, &[Kind::Lock], &[Kind::Lock]);
+        let token = random_id();
+        let taken: i64 = self
+            .invoke(
+                "try_lock",
+                &self.inner.scripts.try_lock,
+                keys,
+                vec![token.clone().into_bytes(), arg(millis(ttl))],
+            )
             .await?;
-        Ok(match reply {
-            Value::Nil => None,
-            _ => Some(LockToken(token)),
-        })
+        Ok((taken > 0).then_some(LockToken(token)))
+    }
+
+    async fn extend_lock(
+        &self,
+        key: &str,
+        token: &LockToken,
+        ttl: Duration,
+    ) -> Result<bool, AuthError> {
+        let keys = self.keys(key, &[Kind::Lock], &[Kind::Lock]);
+        let extended: i64 = self
+            .invoke(
+                "extend_lock",
+                &self.inner.scripts.extend_lock,
+                keys,
+                vec![token.0.clone().into_bytes(), arg(millis(ttl))],
+            )
+            .await?;
+        Ok(extended > 0)
     }
 
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<(), AuthError> {
-        let redis_key = self.key(key, Kind::Lock);
-        let mut conn = self.inner.connection.clone();
-        let script = &self.inner.scripts.unlock;
-        let token = token.0.clone();
-        self.run("unlock", async move {
-            script
-                .key(&redis_key)
-                .arg(token)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
+        let keys = self.keys(key, &[Kind::Lock], &[Kind::Lock]);
+        self.invoke::<i64>(
+            "unlock",
+            &self.inner.scripts.unlock,
+            keys,
+            vec![token.0.clone().into_bytes()],
+        )
         .await
         .map(|_| ())
     }
 
-    async fn failures(&self, key: &str) -> Result<FailureCount, AuthError> {
-        let redis_key = self.key(key, Kind::Failures);
-        let mut conn = self.inner.connection.clone();
-        let script = &self.inner.scripts.failures;
-        let (count, pttl): (i64, i64) = self
-            .run("failures", async move {
-                script.key(&redis_key).invoke_async(&mut conn).await
-            })
+    async fn failures(&self, key: &str, window: Duration) -> Result<FailureCount, AuthError> {
+        let keys = self.failure_keys(key);
+        let reply: (i64, i64) = self
+            .invoke(
+                "failures",
+                &self.inner.scripts.failures,
+                keys,
+                vec![arg(millis(window))],
+            )
             .await?;
-        if count <= 0 {
-            return Ok(FailureCount::default());
-        }
-        Ok(FailureCount {
-            count: count_of(count),
-            resets_in: resets_in(pttl),
-        })
+        Ok(failure_count(reply))
     }
 
-    async fn record_failure(&self, key: &str, window: Duration) -> Result<FailureCount, AuthError> {
-        let redis_key = self.key(key, Kind::Failures);
-        let mut conn = self.inner.connection.clone();
-        let script = &self.inner.scripts.record_failure;
-        let window_ms = millis(window);
-        let (count, pttl): (i64, i64) = self
-            .run("record_failure", async move {
-                script
-                    .key(&redis_key)
-                    .arg(window_ms)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+    async fn record_failure(
+        &self,
+        key: &str,
+        window: Duration,
+        ago: Duration,
+    ) -> Result<FailureCount, AuthError> {
+        let keys = self.failure_keys(key);
+        let ago_ms = u64::try_from(ago.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(millis(FAILURE_HORIZON));
+        let reply: (i64, i64) = self
+            .invoke(
+                "record_failure",
+                &self.inner.scripts.record_failure,
+                keys,
+                vec![
+                    arg(millis(window)),
+                    arg(ago_ms),
+                    random_id().into_bytes(),
+                    arg(millis(FAILURE_HORIZON)),
+                ],
+            )
             .await?;
-        Ok(FailureCount {
-            count: count_of(count),
-            resets_in: resets_in(pttl),
-        })
+        Ok(failure_count(reply))
     }
 
     async fn set_failures(&self, key: &str, count: u32, ttl: Duration) -> Result<(), AuthError> {
-        let redis_key = self.key(key, Kind::Failures);
-        let mut conn = self.inner.connection.clone();
-        if ttl.as_millis() == 0 || count == 0 {
-            return self
-                .run("set_failures", async move {
-                    redis::cmd("DEL")
-                        .arg(&redis_key)
-                        .query_async::<()>(&mut conn)
-                        .await
-                })
-                .await;
+        if count == 0 || ttl.as_millis() == 0 {
+            return Ok(());
         }
-        let ttl_ms = millis(ttl);
-        self.run("set_failures", async move {
-            redis::cmd("SET")
-                .arg(&redis_key)
-                .arg(count)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut conn)
-                .await
-        })
+        let keys = self.failure_keys(key);
+        self.invoke::<i64>(
+            "set_failures",
+            &self.inner.scripts.set_failures,
+            keys,
+            vec![arg(count), arg(millis(ttl)), random_id().into_bytes()],
+        )
         .await
+        .map(|_| ())
     }
 
     async fn reset_failures(&self, key: &str) -> Result<(), AuthError> {
-        let redis_key = self.key(key, Kind::Failures);
-        let mut conn = self.inner.connection.clone();
-        self.run("reset_failures", async move {
-            redis::cmd("DEL")
-                .arg(&redis_key)
-                .query_async::<()>(&mut conn)
-                .await
-        })
+        let keys = self.failure_keys(key);
+        self.invoke::<i64>(
+            "reset_failures",
+            &self.inner.scripts.reset_failures,
+            keys,
+            Vec::new(),
+        )
         .await
+        .map(|_| ())
     }
 }
 
@@ -596,6 +651,15 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         let q = Secrets::of_url("redis+unix:///tmp/s?pass=qhunter2");
         assert!(!q.scrub("x qhunter2 y").contains("qhunter2"));
+    }
+
+    #[test]
+    fn hash_tag_is_the_whole_cache_key() {
+        assert_eq!(hash_tag("plain:key/1"), "plain:key/1");
+        assert_eq!(hash_tag("a{b}c"), "a%7Bb%7Dc");
+        // Injective: an escaped-looking key stays distinct.
+        assert_eq!(hash_tag("a%7Bb"), "a%257Bb");
+        assert_ne!(hash_tag("a{b"), hash_tag("a%7Bb"));
     }
 
     #[test]

@@ -108,7 +108,12 @@ async fn worker() {
                 let deadline = Instant::now() + Duration::from_secs(15);
                 let mut up = false;
                 while Instant::now() < deadline {
-                    if store.ping().await.is_ok() && store.failures("probe").await.is_ok() {
+                    if store.ping().await.is_ok()
+                        && store
+                            .failures("probe", Duration::from_secs(1))
+                            .await
+                            .is_ok()
+                    {
                         up = true;
                         break;
                     }

@@ -76,6 +76,7 @@ pub struct RedisServer {
     binary: PathBuf,
     pub port: u16,
     password: Option<String>,
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -87,11 +88,17 @@ impl RedisServer {
 
     /// Starts one requiring `password`.
     pub fn start_with_password(password: Option<&str>) -> Option<Self> {
+        Self::start_with(password, &[])
+    }
+
+    /// Starts one with extra `redis-server` arguments.
+    pub fn start_with(password: Option<&str>, extra_args: &[&str]) -> Option<Self> {
         let binary = redis_binary()?;
         let mut server = Self {
             binary,
             port: free_port(),
             password: password.map(str::to_owned),
+            extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         server.spawn();
@@ -113,6 +120,7 @@ impl RedisServer {
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
+        cmd.args(&self.extra_args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
