@@ -254,6 +254,17 @@ impl Client {
         }
     }
 
+    /// Lifts a back-off in force (an operator's reset).
+    fn reset(&self) {
+        match self {
+            Client::Ctc(c) => c.reset(),
+            Client::Plaspy(c) => c.reset(),
+            Client::Wialon(c) => c.reset(),
+            Client::Cielo24(c) => c.reset(),
+            Client::Electa(c) => c.reset(),
+        }
+    }
+
     /// The provider's protected call, the way an application makes it.
     async fn call(&self) -> CallOutcome {
         match self {
@@ -489,6 +500,24 @@ async fn run_case(kind: Kind, phase: Phase, fault: F) -> Row {
         // Recovery: the next call works without waiting, and a fault on a
         // call did not cost a login.
         let logins_before_recovery = sim.counts().0;
+        if (phase, fault) == (Phase::Login, F::Throttle) {
+            // A 429 on login is honoured: the next login waits for
+            // Retry-After, without a request.
+            match bounded("the call after a 429", client.call()).await? {
+                Err(AuthError::BackingOff { retry_after, .. })
+                    if retry_after > Duration::from_secs(4) => {}
+                other => {
+                    return Err(format!(
+                        "Retry-After was not honoured after a 429 on login: {}",
+                        label(&other)
+                    ));
+                }
+            }
+            if sim.counts().0 != logins_before_recovery {
+                return Err("a login went out during Retry-After".to_owned());
+            }
+            client.reset();
+        }
         let recovered = bounded("the recovery call", client.call()).await?;
         if !matches!(recovered, Ok(200)) {
             return Err(format!("no recovery after the fault: {}", label(&recovered)));

@@ -268,22 +268,41 @@ impl<P: Provider> Authenticated<P> {
             return Ok(response);
         }
         self.reject(&session).await;
-        let Some(retry) = retry else {
+        let Some(mut retry) = retry else {
             return Err(AuthError::SessionRejected {
                 provider: self.inner.provider.name(),
                 retried: false,
             });
         };
-        let fresh = self.session_after_rejection(session.generation()).await?;
-        let (response, rejected) = self.send_with(&fresh, retry).await?;
-        if rejected {
+        let mut rejected_generation = session.generation();
+        let mut adopted_retry_left = true;
+        loop {
+            let fresh = self.session_after_rejection(rejected_generation).await?;
+            // A session adopted from the store may have been issued before
+            // the provider revoked the one we held: if it is rejected too,
+            // one more try with a session of a login made after that.
+            let again = (adopted_retry_left && fresh.is_adopted())
+                .then(|| retry.try_clone())
+                .flatten();
+            let (response, rejected) = self.send_with(&fresh, retry).await?;
+            if !rejected {
+                return Ok(response);
+            }
             self.reject(&fresh).await;
-            return Err(AuthError::SessionRejected {
-                provider: self.inner.provider.name(),
-                retried: true,
-            });
+            match again {
+                Some(request) => {
+                    retry = request;
+                    rejected_generation = fresh.generation();
+                    adopted_retry_left = false;
+                }
+                None => {
+                    return Err(AuthError::SessionRejected {
+                        provider: self.inner.provider.name(),
+                        retried: true,
+                    });
+                }
+            }
         }
-        Ok(response)
     }
 
     /// A session newer than the rejected generation: the one another task

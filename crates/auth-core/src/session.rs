@@ -115,6 +115,8 @@ pub struct Session<D> {
     productive: AtomicBool,
     /// Set when the provider first rejected this session.
     rejected: AtomicBool,
+    /// Taken from the store rather than obtained by a login of this client.
+    adopted: bool,
 }
 
 impl<D: fmt::Debug> fmt::Debug for Session<D> {
@@ -227,6 +229,7 @@ impl<D> Session<D> {
             left,
             refresh,
         );
+        session.adopted = true;
         // An idle session expires `idle` after its last use: start the local
         // count where the store's TTL says the session stands.
         if let (Expiry::Idle(idle), Some(left)) = (stored.expiry, stored.expires_in) {
@@ -269,7 +272,14 @@ impl<D> Session<D> {
             last_store_touch: AtomicU64::new(0),
             productive: AtomicBool::new(false),
             rejected: AtomicBool::new(false),
+            adopted: false,
         }
+    }
+
+    /// Whether the session was taken from the shared store (another
+    /// process's login) rather than obtained by this client's own login.
+    pub fn is_adopted(&self) -> bool {
+        self.adopted
     }
 
     /// The secret token.

@@ -61,9 +61,11 @@ async fn worker() {
             window: Duration::from_millis(window.parse().unwrap()),
         });
     }
+    // The test lifetimes (seconds) are below the default 5 s floor.
     let client = Authenticated::builder(provider)
         .store(Arc::new(store.clone()))
         .lock_poll_interval(Duration::from_millis(20))
+        .min_login_interval(Duration::ZERO)
         .build()
         .expect("client");
     println!("{REPLY}ready pid={}", std::process::id());
@@ -341,8 +343,9 @@ async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
     let redis = redis_or_skip!();
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     let login_timeout = Duration::from_millis(1000);
-    // auth-core holds the login lock for the login timeout + 5 s.
-    let lock_ttl = login_timeout + Duration::from_secs(5);
+    // The login lock is a lease its holder extends while alive: a dead
+    // holder's lock outlives it by at most one lease.
+    let lock_ttl = auth_core::DEFAULT_LOCK_LEASE;
     let setup = Setup {
         redis: &redis,
         api: &api,
