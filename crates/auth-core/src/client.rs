@@ -407,7 +407,9 @@ impl<P: Provider> Authenticated<P> {
             .rejections
             .fetch_add(1, Ordering::Relaxed);
         if session.mark_rejected() {
-            if !session.was_productive() {
+            // An adopted session rejected at once says nothing of our own
+            // logins (another process's may predate a revocation).
+            if !session.was_productive() && !session.is_adopted() {
                 self.inner.guard.record_unproductive_rejection();
             }
             self.inner

@@ -162,3 +162,51 @@ async fn dyn_clients_of_any_provider_share_one_interface() {
     c.logout().await.unwrap();
     assert!(!format!("{c:?}").contains("tok-"));
 }
+
+/// A session adopted from the store can have been issued before the
+/// provider revoked everything: when it is rejected on the retry, one more
+/// try goes out with a session of a login made after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_session_rejected_on_the_retry_gets_one_login_of_our_own() {
+    let mut server = mockito::Server::new_async().await;
+    let revoked = server
+        .mock("GET", "/data")
+        .match_header("authorization", "Bearer tok-1")
+        .with_status(401)
+        .expect(2)
+        .create_async()
+        .await;
+    let fresh = server
+        .mock("GET", "/data")
+        .match_header("authorization", "Bearer tok-2")
+        .with_status(200)
+        .expect(1)
+        .create_async()
+        .await;
+    let store: std::sync::Arc<dyn auth_core::TokenStore> =
+        std::sync::Arc::new(auth_core::MemoryStore::new());
+    let make = || {
+        Authenticated::builder(Fake::new(Expiry::UntilRejected, Duration::from_millis(5)))
+            .store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make(), make());
+    // B logs in (its tok-1, generation 1); A adopts it, drops it and logs
+    // in itself (A's tok-1, generation 2), which is stored.
+    assert_eq!(b.session().await.unwrap().generation(), 1);
+    let adopted = a.session().await.unwrap();
+    a.invalidate(&adopted).await;
+    assert_eq!(a.session().await.unwrap().generation(), 2);
+    // The provider revoked both: B's request and its retry with the adopted
+    // generation 2 are rejected; B logs in and the request goes through.
+    let response = b
+        .send(b.http().client().get(format!("{}/data", server.url())))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(b.provider().started(), 2);
+    assert_eq!(b.stats().rejections, 2);
+    revoked.assert_async().await;
+    fresh.assert_async().await;
+}
