@@ -229,3 +229,150 @@ async fn electa_wrong_key_from_four_processes_stays_below_the_lockout() {
         w.quit().await;
     }
 }
+
+/// Rounds of 20 concurrent `session()` calls in every worker, `rounds`
+/// times, past each process's back-off in between.
+async fn electa_rounds(workers: &mut [Worker], rounds: usize) -> Vec<common::procs::Reply> {
+    let mut last = Vec::new();
+    for _ in 0..rounds {
+        last = all(workers, "session 20").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    last
+}
+
+fn electa_failed_attempts(sim: &ElectaSim) -> u64 {
+    sim.counters()
+        .failed_logins(&auth_sim::electa::DEMO_CID.to_string())
+}
+
+/// Redis stops answering (`CLIENT PAUSE`) while 4 processes with a wrong
+/// Electa key log in: each spends at most one failure of the window on its
+/// own, writes it to Redis when Redis answers again, and then every process
+/// refuses locally. Electa sees at most 4 failures and never locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electa_wrong_key_while_redis_is_paused_stays_below_the_lockout() {
+    let redis = redis_or_skip!();
+    let sim = ElectaSim::start(ElectaSimConfig::default())
+        .await
+        .expect("electa sim");
+    let env = env("electa", &redis, sim.base_url(), WRONG_ELECTA_KEY);
+    let mut workers = Worker::spawn_many(&env, PROCESSES).await;
+    let mut admin = common::raw_connection(&redis.url()).await;
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(4000)
+        .arg("ALL")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    electa_rounds(&mut workers, 3).await;
+    let during = electa_failed_attempts(&sim);
+    // Past the pause: the failures reach Redis and the budget is spent.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = electa_rounds(&mut workers, 2).await;
+    let failures = electa_failed_attempts(&sim);
+    println!(
+        "electa, Redis paused: {during} failed attempt(s) during the pause, {failures} in all; locked: {}",
+        sim.is_locked(auth_sim::electa::DEMO_CID)
+    );
+    assert!((1..=4).contains(&failures), "{failures}");
+    assert!(!sim.is_locked(auth_sim::electa::DEMO_CID));
+    for r in &after {
+        assert_eq!(r.num("err:locked_out"), 20, "{r:?}");
+    }
+    for w in workers {
+        w.quit().await;
+    }
+}
+
+/// The same with Redis killed before the first round and started again
+/// (empty) afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electa_wrong_key_while_redis_is_down_stays_below_the_lockout() {
+    let mut redis = redis_or_skip!();
+    let sim = ElectaSim::start(ElectaSimConfig::default())
+        .await
+        .expect("electa sim");
+    let env = env("electa", &redis, sim.base_url(), WRONG_ELECTA_KEY);
+    let mut workers = Worker::spawn_many(&env, PROCESSES).await;
+    redis.kill();
+    electa_rounds(&mut workers, 3).await;
+    let during = electa_failed_attempts(&sim);
+    redis.restart();
+    // Past the store's outage cool-down.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = electa_rounds(&mut workers, 2).await;
+    let failures = electa_failed_attempts(&sim);
+    println!(
+        "electa, Redis down: {during} failed attempt(s) while down, {failures} in all; locked: {}",
+        sim.is_locked(auth_sim::electa::DEMO_CID)
+    );
+    assert!((1..=4).contains(&failures), "{failures}");
+    assert!(!sim.is_locked(auth_sim::electa::DEMO_CID));
+    for r in &after {
+        assert_eq!(r.num("err:locked_out"), 20, "{r:?}");
+    }
+    for w in workers {
+        w.quit().await;
+    }
+}
+
+/// Electa answers 503 to the first logins of 4 processes: a 503 proves the
+/// login was not processed, so it spends nothing; the wrong key then spends
+/// at most 4; and a process with the right key logs in as soon as the
+/// outage ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electa_503_outage_spends_nothing_of_the_lockout_budget() {
+    let redis = redis_or_skip!();
+    let sim = ElectaSim::start(ElectaSimConfig::default())
+        .await
+        .expect("electa sim");
+    sim.faults().inject(auth_sim::Fault::Status(503), PROCESSES);
+    let env_wrong = env("electa", &redis, sim.base_url(), WRONG_ELECTA_KEY);
+    let mut workers = Worker::spawn_many(&env_wrong, PROCESSES).await;
+    let first = all(&mut workers, "session 20").await;
+    assert_eq!(electa_failed_attempts(&sim), 0, "503s are not failures");
+    for r in &first {
+        assert_eq!(r.num("ok"), 0, "{r:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    electa_rounds(&mut workers, 3).await;
+    let failures = electa_failed_attempts(&sim);
+    println!(
+        "electa, 503 outage then wrong key: {failures} failed attempt(s); locked: {}",
+        sim.is_locked(auth_sim::electa::DEMO_CID)
+    );
+    assert!((1..=4).contains(&failures), "{failures}");
+    assert!(!sim.is_locked(auth_sim::electa::DEMO_CID));
+    for w in workers {
+        w.quit().await;
+    }
+
+    // The right key on another account's budget: a 503 outage, then a login
+    // as soon as it ends.
+    let sim = ElectaSim::start(ElectaSimConfig::default())
+        .await
+        .expect("electa sim");
+    sim.faults().inject(auth_sim::Fault::Status(503), PROCESSES);
+    let env_right = env(
+        "electa",
+        &redis,
+        sim.base_url(),
+        auth_sim::electa::DEMO_APP_KEY,
+    );
+    let mut workers = Worker::spawn_many(&env_right, PROCESSES).await;
+    let during = all(&mut workers, "session 20").await;
+    assert_eq!(sum(&during, "ok"), 0, "every process met the outage");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = all(&mut workers, "session 20").await;
+    assert_all_ok(&after, 20, "right key after the outage");
+    assert_eq!(
+        sim.counters()
+            .logins(&auth_sim::electa::DEMO_CID.to_string()),
+        1
+    );
+    for w in workers {
+        w.quit().await;
+    }
+}
