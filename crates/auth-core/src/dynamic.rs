@@ -43,6 +43,10 @@ pub trait DynAuthenticated: Send + Sync + std::fmt::Debug {
     /// Logs out and forgets the session.
     async fn logout(&self) -> Result<(), AuthError>;
 
+    /// Lifts a stop after repeated credential rejections and any back-off
+    /// (see [`Authenticated::reset`]).
+    fn reset(&self);
+
     /// Counters of logins, rejections and requests.
     fn stats(&self) -> Stats;
 }
@@ -77,6 +81,10 @@ impl<P: Provider> DynAuthenticated for Authenticated<P> {
 
     async fn logout(&self) -> Result<(), AuthError> {
         Authenticated::logout(self).await
+    }
+
+    fn reset(&self) {
+        Authenticated::reset(self);
     }
 
     fn stats(&self) -> Stats {

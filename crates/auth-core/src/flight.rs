@@ -65,15 +65,15 @@ pub(crate) fn join<P: Provider>(
 ) -> SharedLogin<P::Data> {
     let mut slot = inner.flight.lock();
     match slot.as_ref() {
-        Some((_, flight)) => flight.clone(),
-        None => start(inner, &mut slot, seen, reason),
+        Some((_, flight)) if flight.peek().is_none() => flight.clone(),
+        _ => start(inner, &mut slot, seen, reason),
     }
 }
 
 /// Starts a login in the background unless one is in flight.
 pub(crate) fn start_if_idle<P: Provider>(inner: &Arc<Inner<P>>, seen: u64, reason: Reason) {
     let mut slot = inner.flight.lock();
-    if slot.is_none() {
+    if slot.as_ref().is_none_or(|(_, flight)| flight.peek().is_some()) {
         drop(start(inner, &mut slot, seen, reason));
     }
 }
@@ -105,12 +105,16 @@ fn start<P: Provider>(
         reason = reason.as_str(),
         generation = tracing::field::Empty,
     );
-    let exit = ClearOnExit {
-        inner: Arc::clone(inner),
-        id,
-    };
+    let task_inner = Arc::clone(inner);
     let task = tokio::spawn(
         async move {
+            // Made on the first poll: a task dropped unpolled (a runtime
+            // shutting down) must not lock the slot, which `start` holds.
+            // Its completed flight is replaced by the next `join`.
+            let exit = ClearOnExit {
+                inner: task_inner,
+                id,
+            };
             let result = obtain_session(&exit.inner, seen, reason, logout_epoch).await;
             drop(exit);
             result
