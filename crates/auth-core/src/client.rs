@@ -89,6 +89,9 @@ pub(crate) struct Inner<P: Provider> {
     /// Generation of the last session invalidated after a rejection: a
     /// stored session of that generation (or older) is not adopted.
     pub(crate) rejected_generation: AtomicU64,
+    /// The highest generation this client has held: its own numbering never
+    /// goes below it.
+    pub(crate) highest_generation: AtomicU64,
     /// Bumped by every logout: a flight started before it installs nothing.
     pub(crate) logout_epoch: AtomicU64,
     /// Orders a flight's install against a logout.
@@ -118,6 +121,7 @@ impl<P: Provider> Inner<P> {
             flight: FlightSlot::default(),
             flight_ids: AtomicU64::new(0),
             rejected_generation: AtomicU64::new(0),
+            highest_generation: AtomicU64::new(0),
             logout_epoch: AtomicU64::new(0),
             install_lock: Mutex::new(()),
             guard,
@@ -420,9 +424,13 @@ impl<P: Provider> Authenticated<P> {
     }
 
     /// Drops `session` from the cache and the store, unless a newer session
-    /// has replaced it already.
+    /// has replaced it already. The next call does not adopt it (or an
+    /// older stored session) again: it logs in, or adopts a newer session.
     pub async fn invalidate(&self, session: &Session<P::Data>) {
         let generation = session.generation();
+        self.inner
+            .rejected_generation
+            .fetch_max(generation, Ordering::Relaxed);
         let span = tracing::debug_span!(
             "auth.invalidate",
             provider = self.inner.provider.name(),

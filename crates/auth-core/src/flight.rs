@@ -73,7 +73,10 @@ pub(crate) fn join<P: Provider>(
 /// Starts a login in the background unless one is in flight.
 pub(crate) fn start_if_idle<P: Provider>(inner: &Arc<Inner<P>>, seen: u64, reason: Reason) {
     let mut slot = inner.flight.lock();
-    if slot.as_ref().is_none_or(|(_, flight)| flight.peek().is_some()) {
+    if slot
+        .as_ref()
+        .is_none_or(|(_, flight)| flight.peek().is_some())
+    {
         drop(start(inner, &mut slot, seen, reason));
     }
 }
@@ -325,6 +328,9 @@ async fn adopt_stored<P: Provider>(
     if session.freshness(Instant::now()) == Freshness::Expired {
         return None;
     }
+    inner
+        .highest_generation
+        .fetch_max(session.generation(), Ordering::Relaxed);
     inner.cache.store(Some(Arc::clone(&session)));
     inner.counters.adopted.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(
@@ -353,19 +359,24 @@ async fn install<P: Provider>(
         );
     }
     let local_next = inner
-        .cache
-        .load()
-        .as_ref()
-        .map_or(0, |s| s.generation())
+        .highest_generation
+        .load(Ordering::Relaxed)
         .max(inner.rejected_generation.load(Ordering::Relaxed))
         + 1;
     let generation = match inner.store.next_generation(&inner.key).await {
         Ok(g) => g.max(local_next),
         Err(error) => {
-            tracing::warn!(%error, "token store unavailable; numbering the session locally");
-            local_next
+            // Ordered across processes as far as their clocks agree: stores
+            // that share sessions floor their numbers at their clock in
+            // microseconds too (auth-redis does).
+            tracing::warn!(%error, "token store unavailable; numbering the session by the clock");
+            let micros = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+            local_next.max(micros)
         }
     };
+    inner
+        .highest_generation
+        .fetch_max(generation, Ordering::Relaxed);
     let session = Arc::new(Session::from_new(new, generation, &inner.refresh, floor));
     {
         let _installing = inner.install_lock.lock().unwrap_or_else(|p| p.into_inner());

@@ -526,6 +526,34 @@ async fn a_store_outage_never_widens_the_lockout_budget() {
     assert_eq!(c.provider().started(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_numbered_while_the_store_is_down_stay_ordered() {
+    let store = Arc::new(FlakyStore::default());
+    // Another process's session, numbered by a store floored at its clock.
+    let before = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap();
+    store.down.store(true, Ordering::SeqCst);
+    let c = Authenticated::builder(Fake::new(Expiry::UntilRejected, Duration::ZERO))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let s = c.session().await.unwrap();
+    assert!(s.generation() >= before, "{} < {before}", s.generation());
+    // When the store returns, the session is newer than what it held.
+    store.down.store(false, Ordering::SeqCst);
+    let stale = StoredSession {
+        token: secrecy::SecretString::from("tok-older"),
+        issued_at: chrono::Utc::now(),
+        expiry: Expiry::UntilRejected,
+        generation: before - 1,
+        data: serde_json::json!(0),
+        expires_in: None,
+    };
+    assert!(store.save(KEY, &stale, None).await.unwrap());
+    c.invalidate(&s).await;
+    let next = c.session().await.unwrap();
+    assert!(next.generation() > s.generation());
+}
+
 #[tokio::test(start_paused = true)]
 async fn fail_closed_makes_no_attempt_while_the_store_is_down() {
     let store = Arc::new(FlakyStore::default());
