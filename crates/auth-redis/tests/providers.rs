@@ -246,34 +246,54 @@ fn electa_failed_attempts(sim: &ElectaSim) -> u64 {
         .failed_logins(&auth_sim::electa::DEMO_CID.to_string())
 }
 
-/// Redis stops answering (`CLIENT PAUSE`) while 4 processes with a wrong
-/// Electa key log in: each spends at most one failure of the window on its
-/// own, writes it to Redis when Redis answers again, and then every process
-/// refuses locally. Electa sees at most 4 failures and never locks.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn electa_wrong_key_while_redis_is_paused_stays_below_the_lockout() {
-    let redis = redis_or_skip!();
+/// How Redis fails around the first rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedisOutage {
+    /// `CLIENT PAUSE` for 4 s: every command hangs, then answers.
+    Paused,
+    /// Killed before the first round, started again (empty) after.
+    Killed,
+}
+
+/// 4 processes with a wrong Electa key log in while Redis fails: each
+/// spends at most one failure of the window on its own, writes it to Redis
+/// when Redis answers again, and then every process refuses locally. Electa
+/// sees at most 4 failures and never locks.
+async fn electa_wrong_key_through(outage: RedisOutage) {
+    let mut redis = redis_or_skip!();
     let sim = ElectaSim::start(ElectaSimConfig::default())
         .await
         .expect("electa sim");
     let env = env("electa", &redis, sim.base_url(), WRONG_ELECTA_KEY);
     let mut workers = Worker::spawn_many(&env, PROCESSES).await;
-    let mut admin = common::raw_connection(&redis.url()).await;
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(4000)
-        .arg("ALL")
-        .query_async::<()>(&mut admin)
-        .await
-        .unwrap();
+    match outage {
+        RedisOutage::Paused => {
+            let mut admin = common::raw_connection(&redis.url()).await;
+            redis::cmd("CLIENT")
+                .arg("PAUSE")
+                .arg(4000)
+                .arg("ALL")
+                .query_async::<()>(&mut admin)
+                .await
+                .unwrap();
+        }
+        RedisOutage::Killed => redis.kill(),
+    }
     electa_rounds(&mut workers, 3).await;
     let during = electa_failed_attempts(&sim);
-    // Past the pause: the failures reach Redis and the budget is spent.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    match outage {
+        // Past the pause.
+        RedisOutage::Paused => tokio::time::sleep(Duration::from_millis(2500)).await,
+        // Past the store's outage cool-down.
+        RedisOutage::Killed => {
+            redis.restart();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+    }
     let after = electa_rounds(&mut workers, 2).await;
     let failures = electa_failed_attempts(&sim);
     println!(
-        "electa, Redis paused: {during} failed attempt(s) during the pause, {failures} in all; locked: {}",
+        "electa, Redis {outage:?}: {during} failed attempt(s) during the outage, {failures} in all; locked: {}",
         sim.is_locked(auth_sim::electa::DEMO_CID)
     );
     assert!((1..=4).contains(&failures), "{failures}");
@@ -286,36 +306,14 @@ async fn electa_wrong_key_while_redis_is_paused_stays_below_the_lockout() {
     }
 }
 
-/// The same with Redis killed before the first round and started again
-/// (empty) afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electa_wrong_key_while_redis_is_paused_stays_below_the_lockout() {
+    electa_wrong_key_through(RedisOutage::Paused).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electa_wrong_key_while_redis_is_down_stays_below_the_lockout() {
-    let mut redis = redis_or_skip!();
-    let sim = ElectaSim::start(ElectaSimConfig::default())
-        .await
-        .expect("electa sim");
-    let env = env("electa", &redis, sim.base_url(), WRONG_ELECTA_KEY);
-    let mut workers = Worker::spawn_many(&env, PROCESSES).await;
-    redis.kill();
-    electa_rounds(&mut workers, 3).await;
-    let during = electa_failed_attempts(&sim);
-    redis.restart();
-    // Past the store's outage cool-down.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let after = electa_rounds(&mut workers, 2).await;
-    let failures = electa_failed_attempts(&sim);
-    println!(
-        "electa, Redis down: {during} failed attempt(s) while down, {failures} in all; locked: {}",
-        sim.is_locked(auth_sim::electa::DEMO_CID)
-    );
-    assert!((1..=4).contains(&failures), "{failures}");
-    assert!(!sim.is_locked(auth_sim::electa::DEMO_CID));
-    for r in &after {
-        assert_eq!(r.num("err:locked_out"), 20, "{r:?}");
-    }
-    for w in workers {
-        w.quit().await;
-    }
+    electa_wrong_key_through(RedisOutage::Killed).await;
 }
 
 /// Electa answers 503 to the first logins of 4 processes: a 503 proves the
