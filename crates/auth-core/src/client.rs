@@ -17,6 +17,7 @@ use crate::AuthError;
 use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
 use crate::http::{HttpClient, HttpSettings, read_body_capped};
 use crate::provider::Provider;
+use crate::redirect::{Route, send_authorized};
 use crate::session::{Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 use crate::store::{LockToken, MemoryStore, TokenStore};
 
@@ -150,6 +151,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     backoff: BackoffPolicy,
     lockout: Option<Option<LockoutRule>>,
     lock_poll: Duration,
+    allowed_origins: Vec<url::Url>,
 }
 
 impl<P: Provider> fmt::Debug for AuthenticatedBuilder<P> {
@@ -169,7 +171,17 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         self
     }
 
-    /// Use this `reqwest::Client` (shares its connection pool and settings).
+    /// Use this `reqwest::Client` for authorized calls (shares its
+    /// connection pool and settings). Requests that carry credentials
+    /// (login, logout, keep-alive, key and token management) still go
+    /// through a client of our own that never follows redirects.
+    ///
+    /// The client must not follow redirects either: build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` (reqwest's default
+    /// follows them, moving custom headers, query and body to the next hop).
+    /// [`Authenticated::send`] follows same-origin redirects itself. reqwest
+    /// cannot report a client's policy, so a response showing the client
+    /// followed a redirect is refused with [`AuthError::Redirect`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -200,6 +212,14 @@ impl<P: Provider> AuthenticatedBuilder<P> {
     /// [`build`](Self::build).
     pub fn lockout_rule(mut self, rule: Option<LockoutRule>) -> Self {
         self.lockout = Some(rule);
+        self
+    }
+
+    /// Also authorize requests to `url`'s origin (scheme, host, port), besides
+    /// the provider's own. By default a token goes only to its provider's
+    /// origin; anything else is [`AuthError::ForeignOrigin`].
+    pub fn allow_origin(mut self, url: url::Url) -> Self {
+        self.allowed_origins.push(url);
         self
     }
 
@@ -235,9 +255,10 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             return Err(AuthError::config("lock_poll_interval must be positive"));
         }
         let http = match self.client {
-            Some(client) => HttpClient::from_client(client, self.settings),
+            Some(client) => HttpClient::from_client(client, self.settings)?,
             None => HttpClient::new(self.settings)?,
-        };
+        }
+        .with_allowed_origins(self.allowed_origins)?;
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         Ok(Authenticated {
             inner: Arc::new(Inner {
@@ -276,6 +297,7 @@ impl<P: Provider> Authenticated<P> {
             backoff: BackoffPolicy::default(),
             lockout: None,
             lock_poll: Duration::from_millis(50),
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -403,10 +425,32 @@ impl<P: Provider> Authenticated<P> {
     /// provider rejects the session, the session is invalidated, a new one is
     /// obtained (one login however many requests were rejected) and the
     /// request is retried once, if its body can be cloned.
+    ///
+    /// The request must be for the provider's origin (or one allowed with
+    /// [`AuthenticatedBuilder::allow_origin`]); anything else is
+    /// [`AuthError::ForeignOrigin`] before a byte is sent. Redirects are
+    /// followed to the same origin only, authorized again there; a redirect
+    /// to another origin is [`AuthError::Redirect`].
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, AuthError> {
+        self.send_routed(request, Route::Api).await
+    }
+
+    /// Like [`send`](Self::send), for a request that carries credentials
+    /// beyond the session (a key or token in its parameters): it always
+    /// goes through this client's own HTTP client, never a client the
+    /// application supplied.
+    pub async fn send_credentials(&self, request: RequestBuilder) -> Result<Response, AuthError> {
+        self.send_routed(request, Route::Own).await
+    }
+
+    async fn send_routed(
+        &self,
+        request: RequestBuilder,
+        route: Route,
+    ) -> Result<Response, AuthError> {
         let session = self.session().await?;
         let retry = request.try_clone();
-        let (response, rejected) = self.send_with(&session, request).await?;
+        let (response, rejected) = self.send_with(&session, request, route).await?;
         if !rejected {
             return Ok(response);
         }
@@ -418,7 +462,7 @@ impl<P: Provider> Authenticated<P> {
             });
         };
         let fresh = self.session_after_rejection(session.generation()).await?;
-        let (response, rejected) = self.send_with(&fresh, retry).await?;
+        let (response, rejected) = self.send_with(&fresh, retry, route).await?;
         if rejected {
             self.reject(&fresh).await;
             return Err(AuthError::SessionRejected {
@@ -447,14 +491,11 @@ impl<P: Provider> Authenticated<P> {
         &self,
         session: &Session<P::Data>,
         request: RequestBuilder,
+        route: Route,
     ) -> Result<(Response, bool), AuthError> {
         let provider = &self.inner.provider;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .inner
-            .http
-            .send(provider.name(), provider.authorize(session, request))
-            .await?;
+        let response = send_authorized(&self.inner.http, provider, session, request, route).await?;
         self.classify(session, response).await
     }
 
@@ -614,7 +655,7 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
         else {
             return;
         };
-        match client.send_with(&session, request).await {
+        match client.send_with(&session, request, Route::Own).await {
             Ok((_, false)) => {
                 tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
             }
