@@ -377,6 +377,18 @@ pub fn drop_echoed_secrets(value: &mut serde_json::Value, secrets: &[&SecretStri
     drop_in(value, &needles)
 }
 
+/// Whether `text` equals or contains one of `secrets` (also
+/// percent-encoded): a reply field that must be dropped, see
+/// [`drop_echoed_secrets`].
+pub fn echoes_secret(text: &str, secrets: &[&SecretString]) -> bool {
+    let needles: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.is_empty())
+        .collect();
+    echoes(text, &needles)
+}
+
 fn echoes(text: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| {
         text.contains(n) || {
@@ -487,6 +499,32 @@ pub fn parse_json<T: DeserializeOwned>(
         }
         err
     })
+}
+
+/// The text of a serde error with every quoted string value replaced by
+/// `"…"`: serde quotes the offending value (`invalid type: string "…"`),
+/// which may be provider data or a secret. Field names (in backticks) and
+/// positions stay, so the message still says what was wrong.
+pub fn serde_error_without_values(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut in_quote = false;
+    for c in text.chars() {
+        if c == '"' {
+            if in_quote {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            in_quote = !in_quote;
+        } else if !in_quote {
+            out.push(c);
+        }
+    }
+    if in_quote {
+        out.push('…');
+    }
+    out
 }
 
 trait ClassifyStr {
@@ -681,6 +719,21 @@ mod tests {
             wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn serde_errors_lose_their_values() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            _n: i64,
+        }
+        let e = serde_json::from_str::<T>(r#"{"_n": "hunter2-secret"}"#).unwrap_err();
+        assert!(e.to_string().contains("hunter2-secret"));
+        let text = serde_error_without_values(&e);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("invalid type: string \"…\""), "{text}");
+        let e = serde_json::from_str::<T>(r#"{}"#).unwrap_err();
+        assert!(serde_error_without_values(&e).contains("missing field `_n`"));
     }
 
     #[test]
