@@ -831,6 +831,7 @@ async fn adopt_stored<P: Provider>(
     let session = match session_from_stored(stored, &inner.refresh) {
         Ok(session) => Arc::new(session),
         Err(error) => {
+            let error = crate::http::serde_error_without_values(&error);
             tracing::warn!(%error, "ignoring a stored session this version cannot read");
             return None;
         }
@@ -906,7 +907,10 @@ async fn install<P: Provider>(
                 tracing::warn!(%error, "could not save the session to the token store");
             }
         }
-        Err(error) => tracing::warn!(%error, "could not serialize the session for the token store"),
+        Err(error) => {
+            let error = crate::http::serde_error_without_values(&error);
+            tracing::warn!(%error, "could not serialize the session for the token store")
+        }
     }
     session
 }

@@ -358,9 +358,10 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Removes, recursively, every value of a login reply that equals or
 /// contains one of `secrets` (a password, key or token we sent, or the
-/// token we received): object members and array elements holding such a
-/// string are dropped, and so are strings whose JSON-escaped or
-/// percent-encoded form contains one. Returns how many values were dropped.
+/// token we received): object members (also by key) and array elements
+/// holding such a string are dropped, and so are strings that hold one
+/// percent-encoded. A secret shorter than 8 characters is matched only as
+/// a whole value. Returns how many values were dropped.
 ///
 /// Called by every provider before a session is built from a reply, so an
 /// echoed secret never reaches `Debug` output, the session data or a token
@@ -378,8 +379,8 @@ pub fn drop_echoed_secrets(value: &mut serde_json::Value, secrets: &[&SecretStri
 }
 
 /// Whether `text` equals or contains one of `secrets` (also
-/// percent-encoded): a reply field that must be dropped, see
-/// [`drop_echoed_secrets`].
+/// percent-encoded; secrets shorter than 8 characters only as the whole
+/// text): a reply field that must be dropped, see [`drop_echoed_secrets`].
 pub fn echoes_secret(text: &str, secrets: &[&SecretString]) -> bool {
     let needles: Vec<&str> = secrets
         .iter()
@@ -389,11 +390,18 @@ pub fn echoes_secret(text: &str, secrets: &[&SecretString]) -> bool {
     echoes(text, &needles)
 }
 
+/// Secrets shorter than this are matched only as a whole value: a
+/// one-character "secret" would be found inside any text.
+const MIN_CONTAINED_SECRET: usize = 8;
+
 fn echoes(text: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| {
-        text.contains(n) || {
+        let found = |needle: &str| {
+            text == needle || (needle.len() >= MIN_CONTAINED_SECRET && text.contains(needle))
+        };
+        found(n) || {
             let encoded: String = url::form_urlencoded::byte_serialize(n.as_bytes()).collect();
-            encoded != *n && text.contains(&encoded)
+            encoded != *n && found(&encoded)
         }
     })
 }
@@ -501,27 +509,39 @@ pub fn parse_json<T: DeserializeOwned>(
     })
 }
 
-/// The text of a serde error with every quoted string value replaced by
-/// `"…"`: serde quotes the offending value (`invalid type: string "…"`),
-/// which may be provider data or a secret. Field names (in backticks) and
-/// positions stay, so the message still says what was wrong.
+/// The text of a serde error with every quoted value replaced by `…`:
+/// serde quotes the offending value (`invalid type: string "…"`,
+/// ``unknown variant `…` ``, ``integer `…` ``), which may be provider data or
+/// a secret. Field names (``missing field `name` ``) and positions stay, so
+/// the message still says what was wrong. Use it wherever a serde error
+/// about provider data reaches a log line or an error.
 pub fn serde_error_without_values(error: &dyn std::fmt::Display) -> String {
     let text = error.to_string();
     let mut out = String::with_capacity(text.len());
-    let mut in_quote = false;
+    // The quote character being skipped, if any.
+    let mut skipping: Option<char> = None;
     for c in text.chars() {
-        if c == '"' {
-            if in_quote {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
+        match skipping {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                skipping = None;
             }
-            in_quote = !in_quote;
-        } else if !in_quote {
-            out.push(c);
+            Some(_) => {}
+            None if c == '"' => {
+                out.push(c);
+                skipping = Some(c);
+            }
+            // A backtick quotes a field name after "field ", a value
+            // anywhere else.
+            None if c == '`' && !out.ends_with("field ") => {
+                out.push(c);
+                skipping = Some(c);
+            }
+            None => out.push(c),
         }
     }
-    if in_quote {
+    if skipping.is_some() {
         out.push('…');
     }
     out
@@ -734,6 +754,14 @@ mod tests {
         assert!(text.contains("invalid type: string \"…\""), "{text}");
         let e = serde_json::from_str::<T>(r#"{}"#).unwrap_err();
         assert!(serde_error_without_values(&e).contains("missing field `_n`"));
+        #[derive(serde::Deserialize, Debug)]
+        enum E {
+            _A,
+        }
+        let e = serde_json::from_str::<E>(r#""secret-variant""#).unwrap_err();
+        let text = serde_error_without_values(&e);
+        assert!(!text.contains("secret-variant"), "{text}");
+        assert!(text.contains("unknown variant `…`"), "{text}");
     }
 
     #[test]
@@ -756,6 +784,13 @@ mod tests {
         let empty = SecretString::from("");
         let mut same = serde_json::json!({"a": "b"});
         assert_eq!(drop_echoed_secrets(&mut same, &[&empty]), 0);
+        let short = SecretString::from("+");
+        let mut dates = serde_json::json!({"at": "2026-01-01T00:00:00+00:00", "t": "+"});
+        assert_eq!(drop_echoed_secrets(&mut dates, &[&short]), 1);
+        assert_eq!(
+            dates,
+            serde_json::json!({"at": "2026-01-01T00:00:00+00:00"})
+        );
     }
 
     #[test]
