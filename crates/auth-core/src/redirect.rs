@@ -167,7 +167,7 @@ pub(crate) async fn send_authorized<P: Provider>(
         let RedirectTarget::Url(to) = &target else {
             return Err(refused(name, status, &target));
         };
-        if to.origin() != from.origin() {
+        if !may_follow(&from, to) {
             return Err(refused(name, status, &target));
         }
         hops += 1;
@@ -198,6 +198,13 @@ pub(crate) async fn send_authorized<P: Provider>(
         // The next hop is on the same origin: still in scope.
         current = next;
     }
+}
+
+/// Whether an authorized call may follow a redirect from `from` to `to`:
+/// same scheme, host and port only (so never https to http).
+fn may_follow(from: &Url, to: &Url) -> bool {
+    let origin = from.origin();
+    origin.is_tuple() && origin == to.origin()
 }
 
 /// A copy of `request` without body (and without the headers that describe
@@ -233,4 +240,49 @@ pub(crate) fn middleware_response(
         return Err(error);
     }
     Ok(response.status().is_redirection())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_origin_redirects_are_followed() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let from = u("https://api.example.com/a?token=x");
+        assert!(may_follow(&from, &u("https://api.example.com/b")));
+        assert!(may_follow(&from, &u("https://api.example.com:443/b")));
+        assert!(
+            !may_follow(&from, &u("http://api.example.com/b")),
+            "https to http"
+        );
+        assert!(!may_follow(&from, &u("https://api.example.com:8443/b")));
+        assert!(!may_follow(&from, &u("https://evil.example.com/b")));
+        assert!(!may_follow(&from, &u("https://sub.api.example.com/b")));
+        assert!(!may_follow(
+            &u("http://127.0.0.1:1/"),
+            &u("http://localhost:1/")
+        ));
+        assert!(!may_follow(
+            &u("data:text/plain,x"),
+            &u("data:text/plain,x")
+        ));
+    }
+
+    #[test]
+    fn redirect_errors_name_the_host_only() {
+        let target = RedirectTarget::Url(
+            Url::parse("https://u:p@evil.example:8443/p?token=secret").unwrap(),
+        );
+        let err = refused("demo", StatusCode::TEMPORARY_REDIRECT, &target);
+        let text = format!("{err} {err:?}");
+        assert!(
+            text.contains("307") && text.contains("evil.example:8443"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret") && !text.contains("/p") && !text.contains("u:p"),
+            "{text}"
+        );
+    }
 }
