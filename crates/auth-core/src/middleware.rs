@@ -6,7 +6,11 @@
 //! # async fn demo<P: Provider>(auth: Authenticated<P>) -> Result<(), Box<dyn std::error::Error>> {
 //! use auth_core::middleware::AuthMiddleware;
 //!
-//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//! // The client inside must not follow redirects (see `AuthMiddleware`).
+//! let inner = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(inner)
 //!     .with(AuthMiddleware::new(auth))
 //!     .build();
 //! let response = client.get("https://api.example.com/data").send().await?;
