@@ -7,6 +7,15 @@
 //! or in the `Debug` rendering of builders, configs, providers, clients and
 //! sessions. URL-encoded forms of the secrets are checked too.
 //!
+//! Also audited, for every provider:
+//! * the session data as a token store keeps it (serialized), after a
+//!   login reply that may echo secrets: the Wialon simulator echoes the
+//!   72-character token as `user.th` (as help.wialon.com's example does),
+//!   which must be dropped before the session is built;
+//! * the error of a call redirected to another origin (the `Location`
+//!   carries the request's query, with the token for Wialon, cielo24 and
+//!   Electa) and of a call to a URL outside the provider's origin.
+//!
 //! `tracing` caches per-callsite interest per process, so this file holds a
 //! single test that installs the global subscriber once.
 
@@ -120,6 +129,50 @@ fn settings() -> HttpSettings {
     }
 }
 
+/// A loopback origin nothing listens on: a redirect target that must never
+/// be contacted.
+fn elsewhere() -> url::Url {
+    url::Url::parse("http://127.0.0.1:9/").unwrap()
+}
+
+/// The session data as a store keeps it, and the redirect and scope errors
+/// of one call: audited for every provider.
+async fn audit_scope<P: auth_core::Provider>(
+    audit: &mut Audit,
+    name: &str,
+    client: &Authenticated<P>,
+    faults: &auth_sim::Faults,
+    call: impl AsyncFn(&Authenticated<P>) -> Result<(), AuthError>,
+) {
+    let session = client.session().await.unwrap();
+    let mut data = serde_json::to_value(session.data()).unwrap();
+    // Wialon's GIS session id is a session credential the store must hold,
+    // like the session token itself; everything else is audited.
+    if let Some(map) = data.as_object_mut() {
+        map.remove("gis_sid");
+    }
+    audit.text(&format!("{name} session data as stored"), data.to_string());
+    faults.inject(
+        Fault::Redirect {
+            status: 307,
+            to: elsewhere(),
+        },
+        1,
+    );
+    let err = call(client).await.unwrap_err();
+    assert!(matches!(err, AuthError::Redirect { .. }), "{err:?}");
+    audit.error(&format!("{name} cross-origin redirect error"), &err);
+    faults.clear();
+    let token = session.token().expose_secret().to_owned();
+    let foreign = format!("http://127.0.0.1:9/x?token={token}");
+    let err = client
+        .send(client.http().client().get(&foreign))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::ForeignOrigin { .. }), "{err:?}");
+    audit.error(&format!("{name} foreign-origin error"), &err);
+}
+
 fn token_of<D>(session: &auth_core::Session<D>) -> String {
     session.token().expose_secret().to_owned()
 }
@@ -152,6 +205,13 @@ async fn ctc(audit: &mut Audit) {
     audit.secret("CTC token", &token_of(&first));
     audit.debug("CTC session", &first);
     audit.debug("CTC client", &client);
+    let call_url = url.clone();
+    audit_scope(audit, "CTC", &client, sim.faults(), async move |c| {
+        c.send(c.http().client().get(call_url.clone()))
+            .await
+            .map(drop)
+    })
+    .await;
     for _ in 0..2 {
         let response = client
             .send(client.http().client().get(url.clone()))
@@ -220,6 +280,13 @@ async fn plaspy(audit: &mut Audit) {
     audit.secret("Plaspy token", &token_of(&first));
     audit.debug("Plaspy session", &first);
     audit.debug("Plaspy client", &client);
+    let call_url = url.clone();
+    audit_scope(audit, "Plaspy", &client, sim.faults(), async move |c| {
+        c.send(c.http().client().get(call_url.clone()))
+            .await
+            .map(drop)
+    })
+    .await;
     for _ in 0..2 {
         let response = client
             .send(client.http().client().get(url.clone()))
@@ -294,6 +361,17 @@ async fn wialon(audit: &mut Audit) {
     }
     audit.debug("Wialon session", &first);
     audit.debug("Wialon client", &client);
+    let user = first.data().user.as_ref().expect("the user block");
+    assert!(!user.extra.contains_key("th"), "the echoed token is kept");
+    assert!(first.data().token.is_some(), "the token settings are read");
+    let search = params.clone();
+    audit_scope(audit, "Wialon", &client, sim.faults(), async move |c| {
+        WialonClient::from(c.clone())
+            .call::<serde_json::Value>("core/search_items", &search)
+            .await
+            .map(drop)
+    })
+    .await;
     for _ in 0..2 {
         client
             .call::<serde_json::Value>("core/search_items", &params)
@@ -357,6 +435,10 @@ async fn cielo24(audit: &mut Audit) {
     audit.secret("cielo24 API token", &token_of(&first));
     audit.debug("cielo24 session", &first);
     audit.debug("cielo24 client", &client);
+    audit_scope(audit, "cielo24", &client, sim.faults(), async |c| {
+        c.get_json("api/job/list", &[]).await.map(drop)
+    })
+    .await;
     for _ in 0..2 {
         client.get_json("api/job/list", &[]).await.unwrap();
     }
@@ -410,6 +492,10 @@ async fn electa(audit: &mut Audit) {
     audit.secret("Electa token", &token_of(&first));
     audit.debug("Electa session", &first);
     audit.debug("Electa client", &client);
+    audit_scope(audit, "Electa", &client, sim.faults(), async |c| {
+        c.call("users/list/", &[]).await.map(drop)
+    })
+    .await;
     for _ in 0..2 {
         let reply = client.call("users/list/", &[]).await.unwrap();
         audit.debug("Electa reply", &reply);

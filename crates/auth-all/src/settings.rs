@@ -135,9 +135,15 @@ impl ConnectOptions {
         self
     }
 
-    /// Send through this `reqwest::Client` (its own timeouts apply; the
-    /// configured `timeout_secs` and `connect_timeout_secs` are then
-    /// ignored).
+    /// Send authorized calls through this `reqwest::Client` (its own
+    /// timeouts apply to them; the configured `timeout_secs` and
+    /// `connect_timeout_secs` are then ignored for calls). Logins, logouts,
+    /// keep-alives and key or token management still go through a client
+    /// of each provider's own that never follows redirects.
+    ///
+    /// The client must not follow redirects: build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` (see
+    /// `auth_core::AuthenticatedBuilder::http_client`).
     #[must_use]
     pub fn http_client(mut self, client: auth_core::reqwest::Client) -> Self {
         self.http_client = Some(client);

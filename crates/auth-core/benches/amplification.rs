@@ -24,6 +24,7 @@ const LIFETIME: Duration = Duration::from_millis(1500);
 #[derive(Debug)]
 struct Counting {
     logins: Arc<AtomicU64>,
+    base: auth_core::url::Url,
 }
 
 #[async_trait]
@@ -34,6 +35,9 @@ impl Provider for Counting {
     }
     fn cache_key(&self) -> String {
         "bench:amplification".into()
+    }
+    fn base_url(&self) -> &auth_core::url::Url {
+        &self.base
     }
     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
         // A login takes a while, so callers pile up behind it.
@@ -95,6 +99,7 @@ async fn main() {
     let url = serve(Arc::clone(&logins)).await;
     let client = Authenticated::builder(Counting {
         logins: Arc::clone(&logins),
+        base: url.parse().expect("url"),
     })
     // No refresh ahead: this measures expiry itself.
     .refresh_policy(RefreshPolicy {

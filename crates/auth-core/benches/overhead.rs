@@ -24,7 +24,7 @@ const TASKS: usize = 64;
 const PER_TASK: usize = 8;
 
 #[derive(Debug)]
-struct Fixed;
+struct Fixed(auth_core::url::Url);
 
 #[async_trait]
 impl Provider for Fixed {
@@ -34,6 +34,9 @@ impl Provider for Fixed {
     }
     fn cache_key(&self) -> String {
         "bench:overhead".into()
+    }
+    fn base_url(&self) -> &auth_core::url::Url {
+        &self.0
     }
     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
         Ok(NewSession::new(
@@ -127,7 +130,7 @@ fn bench(c: &mut Criterion) {
         let url = serve().await;
         // Same settings on both sides: one reqwest::Client configuration.
         let http = HttpClient::new(HttpSettings::default()).expect("client");
-        let auth = Authenticated::builder(Fixed)
+        let auth = Authenticated::builder(Fixed(url.parse().expect("url")))
             .http_client(http.client().clone())
             .build()
             .expect("auth");

@@ -17,7 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug)]
-struct Static;
+struct Static(auth_core::url::Url);
 
 #[async_trait]
 impl Provider for Static {
@@ -27,6 +27,9 @@ impl Provider for Static {
     }
     fn cache_key(&self) -> String {
         "bench:key".into()
+    }
+    fn base_url(&self) -> &auth_core::url::Url {
+        &self.0
     }
     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
         Ok(NewSession::new(
@@ -52,7 +55,8 @@ fn cached_read(client: &Authenticated<Static>) -> Arc<Session<()>> {
 }
 
 fn warm_client(rt: &tokio::runtime::Runtime) -> Authenticated<Static> {
-    let client = Authenticated::new(Static).expect("client");
+    let client =
+        Authenticated::new(Static("https://bench.example".parse().expect("url"))).expect("client");
     rt.block_on(client.session()).expect("login");
     client
 }

@@ -32,6 +32,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     lock_lease: Duration,
     min_login_interval: Duration,
     fail_closed: bool,
+    allowed_origins: Vec<url::Url>,
 }
 
 impl<P: Provider> fmt::Debug for AuthenticatedBuilder<P> {
@@ -57,6 +58,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             lock_lease: DEFAULT_LOCK_LEASE,
             min_login_interval: DEFAULT_MIN_LOGIN_INTERVAL,
             fail_closed: false,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -67,7 +69,17 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         self
     }
 
-    /// Use this `reqwest::Client` (shares its connection pool and settings).
+    /// Use this `reqwest::Client` for authorized calls (shares its
+    /// connection pool and settings). Requests that carry credentials
+    /// (login, logout, keep-alive, key and token management) still go
+    /// through a client of our own that never follows redirects.
+    ///
+    /// The client must not follow redirects either: build it with
+    /// `.redirect(reqwest::redirect::Policy::none())` (reqwest's default
+    /// follows them, moving custom headers, query and body to the next hop).
+    /// [`Authenticated::send`] follows same-origin redirects itself. reqwest
+    /// cannot report a client's policy, so a response showing the client
+    /// followed a redirect is refused with [`AuthError::Redirect`].
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -98,6 +110,14 @@ impl<P: Provider> AuthenticatedBuilder<P> {
     /// [`build`](Self::build).
     pub fn lockout_rule(mut self, rule: Option<LockoutRule>) -> Self {
         self.lockout = Some(rule);
+        self
+    }
+
+    /// Also authorize requests to `url`'s origin (scheme, host, port), besides
+    /// the provider's own. By default a token goes only to its provider's
+    /// origin; anything else is [`AuthError::ForeignOrigin`].
+    pub fn allow_origin(mut self, url: url::Url) -> Self {
+        self.allowed_origins.push(url);
         self
     }
 
@@ -178,9 +198,10 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             None => self.provider.credential_attempts(),
         };
         let http = match self.client {
-            Some(client) => HttpClient::from_client(client, self.settings),
+            Some(client) => HttpClient::from_client(client, self.settings)?,
             None => HttpClient::new(self.settings)?,
-        };
+        }
+        .with_allowed_origins(self.allowed_origins)?;
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let guard = LoginGuard::new(self.provider.name(), self.backoff, lockout)
             .with_credential_attempts(credential_attempts)

@@ -17,6 +17,7 @@ use crate::flight::{self, FlightSlot, LoginResult};
 use crate::guard::LoginGuard;
 use crate::http::{HttpClient, read_body_capped};
 use crate::provider::Provider;
+use crate::redirect::{Route, send_authorized};
 use crate::session::{Freshness, RefreshPolicy, Session};
 use crate::store::TokenStore;
 
@@ -264,10 +265,32 @@ impl<P: Provider> Authenticated<P> {
     /// provider rejects the session, the session is invalidated, a new one is
     /// obtained (one login however many requests were rejected) and the
     /// request is retried once, if its body can be cloned.
+    ///
+    /// The request must be for the provider's origin (or one allowed with
+    /// [`AuthenticatedBuilder::allow_origin`]); anything else is
+    /// [`AuthError::ForeignOrigin`] before a byte is sent. Redirects are
+    /// followed to the same origin only, authorized again there; a redirect
+    /// to another origin is [`AuthError::Redirect`].
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, AuthError> {
+        self.send_routed(request, Route::Api).await
+    }
+
+    /// Like [`send`](Self::send), for a request that carries credentials
+    /// beyond the session (a key or token in its parameters): it always
+    /// goes through this client's own HTTP client, never a client the
+    /// application supplied.
+    pub async fn send_credentials(&self, request: RequestBuilder) -> Result<Response, AuthError> {
+        self.send_routed(request, Route::Own).await
+    }
+
+    async fn send_routed(
+        &self,
+        request: RequestBuilder,
+        route: Route,
+    ) -> Result<Response, AuthError> {
         let session = self.session().await?;
         let retry = request.try_clone();
-        let (response, rejected) = self.send_with(&session, request).await?;
+        let (response, rejected) = self.send_with(&session, request, route).await?;
         if !rejected {
             return Ok(response);
         }
@@ -288,7 +311,7 @@ impl<P: Provider> Authenticated<P> {
             let again = (adopted_retry_left && fresh.is_adopted())
                 .then(|| retry.try_clone())
                 .flatten();
-            let (response, rejected) = self.send_with(&fresh, retry).await?;
+            let (response, rejected) = self.send_with(&fresh, retry, route).await?;
             if !rejected {
                 return Ok(response);
             }
@@ -327,14 +350,11 @@ impl<P: Provider> Authenticated<P> {
         &self,
         session: &Session<P::Data>,
         request: RequestBuilder,
+        route: Route,
     ) -> Result<(Response, bool), AuthError> {
         let provider = &self.inner.provider;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .inner
-            .http
-            .send(provider.name(), provider.authorize(session, request))
-            .await?;
+        let response = send_authorized(&self.inner.http, provider, session, request, route).await?;
         self.classify(session, response).await
     }
 

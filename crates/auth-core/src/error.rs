@@ -191,6 +191,36 @@ pub enum AuthError {
     /// The shared token store failed.
     #[error("token store error: {0}")]
     Store(String),
+
+    /// The provider answered with a redirect this client does not follow:
+    /// any redirect of a request that carries credentials (login, logout,
+    /// keep-alive, key and token management), or a redirect of an
+    /// authorized call to another origin (scheme, host or port). Nothing was
+    /// sent to the target.
+    #[error(
+        "{provider} answered HTTP {status} redirecting to {target_host}; credentials and tokens are never sent to another origin and logins never follow redirects: configure the base URL the provider redirects to (or allow that origin explicitly for calls)"
+    )]
+    Redirect {
+        /// Provider name.
+        provider: &'static str,
+        /// The redirect status (301, 302, 303, 307, 308 ...).
+        status: u16,
+        /// Host (and port, when not the scheme's default) of the target;
+        /// never a path or query.
+        target_host: String,
+    },
+
+    /// A request was to be authorized for a URL outside the provider's
+    /// origin and the origins allowed on the builder. Nothing was sent.
+    #[error(
+        "refusing to send the {provider} token to {origin}: it is not the provider's origin; build the URL with the provider's endpoint() or allow that origin with AuthenticatedBuilder::allow_origin"
+    )]
+    ForeignOrigin {
+        /// Provider name.
+        provider: &'static str,
+        /// The request's origin (`scheme://host:port`, no path or query).
+        origin: String,
+    },
 }
 
 fn retry_hint(retry_after: Option<Duration>) -> String {
@@ -243,6 +273,8 @@ impl AuthError {
             | AuthError::LoginAborted { .. }
             | AuthError::CredentialsBlocked { .. }
             | AuthError::LoggedOut { .. }
+            | AuthError::Redirect { .. }
+            | AuthError::ForeignOrigin { .. }
             | AuthError::Config(_) => false,
         }
     }
@@ -298,9 +330,13 @@ impl AuthError {
             | AuthError::CredentialsBlocked { .. }
             | AuthError::LoggedOut { .. }
             | AuthError::LoginAborted { .. }
+            | AuthError::ForeignOrigin { .. }
             | AuthError::Config(_)
             | AuthError::Store(_) => false,
-            AuthError::InvalidCredentials { .. }
+            // A redirect is an answer: the server may have processed the
+            // login before redirecting.
+            AuthError::Redirect { .. }
+            | AuthError::InvalidCredentials { .. }
             | AuthError::SessionRejected { .. }
             | AuthError::Timeout { .. }
             | AuthError::BodyTooLarge { .. }

@@ -47,37 +47,110 @@ impl Default for HttpSettings {
     }
 }
 
-/// A `reqwest::Client` together with the [`HttpSettings`] it was built from.
+/// The HTTP clients of an [`Authenticated`](crate::Authenticated) client,
+/// with the [`HttpSettings`] they were built from.
 ///
-/// Cloning is cheap (the connection pool is shared).
+/// Two `reqwest::Client`s:
+///
+/// * **our own**, built here: it never follows a redirect
+///   (`redirect::Policy::none()`) and sends no `Referer`. Every request that
+///   carries credentials (login, logout, keep-alive, key and token
+///   management) goes through it, whatever client the application supplied;
+///   a 3xx answer there is [`AuthError::Redirect`].
+/// * **the API client**, used for authorized calls: our own, or the one the
+///   application supplied with
+///   [`AuthenticatedBuilder::http_client`](crate::AuthenticatedBuilder::http_client).
+///   A supplied client must not follow redirects (build it with
+///   `.redirect(reqwest::redirect::Policy::none())`): reqwest moves custom
+///   headers, query and body to the next hop. A response that shows the
+///   client followed one anyway is refused with [`AuthError::Redirect`].
+///
+/// Cloning is cheap (the connection pools are shared).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    own: reqwest::Client,
+    api: reqwest::Client,
+    supplied: bool,
     settings: HttpSettings,
+    allowed_origins: Vec<url::Origin>,
 }
 
 impl HttpClient {
-    /// Builds a client (rustls, timeouts from `settings`).
+    /// Builds our own client (rustls, timeouts from `settings`, no
+    /// redirects, no `Referer`), used for every request.
     pub fn new(settings: HttpSettings) -> Result<Self, AuthError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .user_agent(settings.user_agent.clone())
-            .https_only(false)
-            .build()
-            .map_err(|e| AuthError::config(format!("could not build the HTTP client: {e}")))?;
-        Ok(Self { client, settings })
+        let own = own_client(&settings)?;
+        Ok(Self {
+            api: own.clone(),
+            own,
+            supplied: false,
+            settings,
+            allowed_origins: Vec::new(),
+        })
     }
 
-    /// Wraps a client the application already has. Its own timeouts apply;
-    /// `settings` supplies the body cap and the transport policy.
-    pub fn from_client(client: reqwest::Client, settings: HttpSettings) -> Self {
-        Self { client, settings }
+    /// Uses `client`, a client the application already has, for authorized
+    /// calls only; requests that carry credentials go through a client of
+    /// our own built from `settings`. `settings` also supplies the body cap
+    /// and the transport policy.
+    ///
+    /// `client` must not follow redirects: build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`. reqwest cannot report
+    /// a client's redirect policy, so this is checked on every response: one
+    /// whose final URL differs from the request's is refused with
+    /// [`AuthError::Redirect`].
+    pub fn from_client(client: reqwest::Client, settings: HttpSettings) -> Result<Self, AuthError> {
+        Ok(Self {
+            own: own_client(&settings)?,
+            api: client,
+            supplied: true,
+            settings,
+            allowed_origins: Vec::new(),
+        })
     }
 
-    /// The underlying `reqwest::Client`, for building requests.
+    /// Also authorizes requests to these origins (besides the provider's
+    /// own). Each URL must pass [`check_base_url`]; only its origin (scheme,
+    /// host, port) counts.
+    pub fn with_allowed_origins(
+        mut self,
+        urls: impl IntoIterator<Item = Url>,
+    ) -> Result<Self, AuthError> {
+        for url in urls {
+            self.check_base_url(&url)?;
+            let origin = url.origin();
+            if !origin.is_tuple() {
+                return Err(AuthError::config(format!(
+                    "{} has no origin to allow",
+                    url.scheme()
+                )));
+            }
+            if !self.allowed_origins.contains(&origin) {
+                self.allowed_origins.push(origin);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The origins allowed besides the provider's own.
+    pub fn allowed_origins(&self) -> &[url::Origin] {
+        &self.allowed_origins
+    }
+
+    /// The client to build requests with (the API client). Whatever client
+    /// built a request, [`send`](Self::send) sends it with our own.
     pub fn client(&self) -> &reqwest::Client {
-        &self.client
+        &self.api
+    }
+
+    /// Our own client: no redirects, no `Referer`.
+    pub fn own_client(&self) -> &reqwest::Client {
+        &self.own
+    }
+
+    /// Whether the API client was supplied by the application.
+    pub fn is_supplied(&self) -> bool {
+        self.supplied
     }
 
     /// The settings in force.
@@ -85,16 +158,33 @@ impl HttpClient {
         &self.settings
     }
 
-    /// Sends a request, mapping transport failures to [`AuthError::Transport`].
+    /// Sends a request that carries credentials (a login, logout,
+    /// keep-alive, key or token management call) with our own client,
+    /// whichever client built it. Transport failures become
+    /// [`AuthError::Transport`] (URL stripped); a redirect is not followed
+    /// and becomes [`AuthError::Redirect`].
     pub async fn send(
         &self,
         provider: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<Response, AuthError> {
-        request
-            .send()
+        let request = request
+            .build()
+            .map_err(|e| AuthError::transport(provider, e))?;
+        let from = request.url().clone();
+        let response = self
+            .own
+            .execute(request)
             .await
-            .map_err(|e| AuthError::transport(provider, e))
+            .map_err(|e| AuthError::transport(provider, e))?;
+        if let Some(target) = crate::redirect::redirect_target(&response, &from) {
+            return Err(crate::redirect::refused(
+                provider,
+                response.status(),
+                &target,
+            ));
+        }
+        Ok(response)
     }
 
     /// Reads a whole response body, refusing more than `max_body` bytes.
@@ -111,6 +201,18 @@ impl HttpClient {
     pub fn check_base_url(&self, url: &Url) -> Result<(), AuthError> {
         check_base_url(url, self.settings.allow_insecure_http)
     }
+}
+
+fn own_client(settings: &HttpSettings) -> Result<reqwest::Client, AuthError> {
+    reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.timeout)
+        .user_agent(settings.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .https_only(false)
+        .build()
+        .map_err(|e| AuthError::config(format!("could not build the HTTP client: {e}")))
 }
 
 /// Reads a response body with a size cap.
@@ -182,7 +284,8 @@ pub fn as_directory(mut url: Url) -> Url {
 }
 
 /// `path` below `base`, keeping `base`'s path prefix; a leading `/` on
-/// `path` is ignored so it cannot escape the prefix.
+/// `path` is ignored so it cannot escape the prefix. Prefer [`endpoint`],
+/// which also refuses paths that would leave the base.
 pub fn join_below(base: &Url, path: &str) -> Result<Url, url::ParseError> {
     as_directory(base.clone()).join(path.trim_start_matches('/'))
 }
@@ -209,6 +312,149 @@ pub fn server_date(headers: &http::HeaderMap) -> Option<chrono::DateTime<chrono:
         .get(http::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date)
+}
+
+/// A provider endpoint: `path` (with an optional query) below `base`.
+///
+/// The result always stays on `base`'s origin and below its path: a path
+/// that is an absolute URL, starts with `//` (another host), contains a
+/// backslash, or holds a `.`/`..` segment (plain or percent-encoded) is
+/// refused with [`AuthError::Config`]. One leading `/` is allowed and
+/// ignored.
+pub fn endpoint(provider: &'static str, base: &Url, path: &str) -> Result<Url, AuthError> {
+    let refuse = |why: &str| {
+        AuthError::config(format!(
+            "invalid {provider} endpoint path {path:?}: {why}; pass a path relative to the configured base URL"
+        ))
+    };
+    if path.starts_with("//") {
+        return Err(refuse("a path starting with // names another host"));
+    }
+    if path.contains('\\') {
+        return Err(refuse("backslashes are not allowed"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(refuse("control characters are not allowed"));
+    }
+    let path_part = path.split(['?', '#']).next().unwrap_or_default();
+    if path_part.contains(':') && Url::parse(path).is_ok() {
+        return Err(refuse("absolute URLs are not allowed"));
+    }
+    for segment in path_part.split('/') {
+        let decoded = percent_decode(segment);
+        if decoded == "." || decoded == ".." {
+            return Err(refuse("dot segments are not allowed"));
+        }
+    }
+    let directory = as_directory(base.clone());
+    let url = directory
+        .join(path.strip_prefix('/').unwrap_or(path))
+        .map_err(|e| refuse(&e.to_string()))?;
+    if url.origin() != base.origin() || !url.path().starts_with(directory.path()) {
+        return Err(refuse("it leaves the base URL"));
+    }
+    Ok(url)
+}
+
+/// Percent-decodes `s` (lossily), for comparing path segments.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Removes, recursively, every value of a login reply that equals or
+/// contains one of `secrets` (a password, key or token we sent, or the
+/// token we received): object members (also by key) and array elements
+/// holding such a string are dropped, and so are strings that hold one
+/// percent-encoded. A secret shorter than 8 characters is matched only as
+/// a whole value. Returns how many values were dropped.
+///
+/// Called by every provider before a session is built from a reply, so an
+/// echoed secret never reaches `Debug` output, the session data or a token
+/// store.
+pub fn drop_echoed_secrets(value: &mut serde_json::Value, secrets: &[&SecretString]) -> usize {
+    let needles: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if needles.is_empty() {
+        return 0;
+    }
+    drop_in(value, &needles)
+}
+
+/// Whether `text` equals or contains one of `secrets` (also
+/// percent-encoded; secrets shorter than 8 characters only as the whole
+/// text): a reply field that must be dropped, see [`drop_echoed_secrets`].
+pub fn echoes_secret(text: &str, secrets: &[&SecretString]) -> bool {
+    let needles: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.is_empty())
+        .collect();
+    echoes(text, &needles)
+}
+
+/// Secrets shorter than this are matched only as a whole value: a
+/// one-character "secret" would be found inside any text.
+const MIN_CONTAINED_SECRET: usize = 8;
+
+fn echoes(text: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| {
+        let found = |needle: &str| {
+            text == needle || (needle.len() >= MIN_CONTAINED_SECRET && text.contains(needle))
+        };
+        found(n) || {
+            let encoded: String = url::form_urlencoded::byte_serialize(n.as_bytes()).collect();
+            encoded != *n && found(&encoded)
+        }
+    })
+}
+
+fn drop_in(value: &mut serde_json::Value, needles: &[&str]) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let before = map.len();
+            map.retain(|key, v| {
+                !echoes(key, needles) && !matches!(v, Value::String(s) if echoes(s, needles))
+            });
+            let mut dropped = before - map.len();
+            for v in map.values_mut() {
+                dropped += drop_in(v, needles);
+            }
+            dropped
+        }
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|v| !matches!(v, Value::String(s) if echoes(s, needles)));
+            let mut dropped = before - items.len();
+            for v in items.iter_mut() {
+                dropped += drop_in(v, needles);
+            }
+            dropped
+        }
+        _ => 0,
+    }
 }
 
 /// A short, single-line excerpt of a body for an error message, with every
@@ -287,6 +533,44 @@ pub fn parse_json<T: DeserializeOwned>(
     })
 }
 
+/// The text of a serde error with every quoted value replaced by `…`:
+/// serde quotes the offending value (`invalid type: string "…"`,
+/// ``unknown variant `…` ``, ``integer `…` ``), which may be provider data or
+/// a secret. Field names (``missing field `name` ``) and positions stay, so
+/// the message still says what was wrong. Use it wherever a serde error
+/// about provider data reaches a log line or an error.
+pub fn serde_error_without_values(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    // The quote character being skipped, if any.
+    let mut skipping: Option<char> = None;
+    for c in text.chars() {
+        match skipping {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                skipping = None;
+            }
+            Some(_) => {}
+            None if c == '"' => {
+                out.push(c);
+                skipping = Some(c);
+            }
+            // A backtick quotes a field name after "field ", a value
+            // anywhere else.
+            None if c == '`' && !out.ends_with("field ") => {
+                out.push(c);
+                skipping = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    if skipping.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 trait ClassifyStr {
     fn classify_str(&self) -> &'static str;
 }
@@ -303,8 +587,9 @@ impl ClassifyStr for serde_json::Error {
 }
 
 /// Maps an HTTP status that is neither success nor a provider-specific error:
-/// 429 to [`AuthError::Throttled`] (honouring `Retry-After` in seconds), the
-/// rest to [`AuthError::UnexpectedResponse`].
+/// 429 to [`AuthError::Throttled`] (honouring `Retry-After` in seconds or as
+/// an HTTP date, see [`retry_after`]), the rest to
+/// [`AuthError::UnexpectedResponse`].
 pub fn status_error(
     provider: &'static str,
     status: StatusCode,
@@ -313,14 +598,9 @@ pub fn status_error(
     secrets: &[&SecretString],
 ) -> AuthError {
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
         return AuthError::Throttled {
             provider,
-            retry_after,
+            retry_after: retry_after(headers, chrono::Utc::now()),
         };
     }
     unexpected_body(
@@ -330,6 +610,27 @@ pub fn status_error(
         &format!("a successful response, got HTTP {}", status.as_u16()),
         secrets,
     )
+}
+
+/// The `Retry-After` of a response as a wait from `now`: delay-seconds
+/// (`120`) or an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, and the
+/// obsolete RFC 850 and asctime forms). A date in the past gives zero.
+pub fn retry_after(
+    headers: &http::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, now)
+}
+
+/// Parses a `Retry-After` value, see [`retry_after`].
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -366,6 +667,135 @@ mod tests {
         assert_eq!(
             join_below(&root, "api/x").unwrap().as_str(),
             "https://h.example/api/x"
+        );
+    }
+
+    #[test]
+    fn endpoints_cannot_escape_the_base() {
+        let base = Url::parse("https://h.example/apps/api").unwrap();
+        let ok = |p: &str| endpoint("p", &base, p).unwrap().to_string();
+        assert_eq!(ok("token/"), "https://h.example/apps/api/token/");
+        assert_eq!(ok("/token/?a=1"), "https://h.example/apps/api/token/?a=1");
+        assert_eq!(ok("x/y.json"), "https://h.example/apps/api/x/y.json");
+        for bad in [
+            "../x",
+            "a/../../x",
+            "//evil.example/x",
+            "https://evil.example/x",
+            "http:evil",
+            "%2e%2e/x",
+            "%2E./x",
+            ".%2e/x",
+            "a/%2e%2e/%2e%2e/x",
+            "./x",
+            "..",
+            "a\\..\\x",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
+            let err = endpoint("p", &base, bad).unwrap_err();
+            assert!(matches!(err, AuthError::Config(_)), "{bad}: {err:?}");
+        }
+        let root = Url::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(
+            endpoint("p", &root, "api/x?y=a:b").unwrap().as_str(),
+            "http://127.0.0.1:8080/api/x?y=a:b"
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let parse = |v: &str| parse_retry_after(v, now);
+        assert_eq!(parse("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse("Wednesday, 21-Oct-15 07:28:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse("Wed Oct 21 07:29:00 2015"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse("soon"), None);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(60)));
+        let later = chrono::Utc::now() + chrono::Duration::seconds(30);
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_str(&later.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+                .unwrap(),
+        );
+        let err = status_error("p", StatusCode::TOO_MANY_REQUESTS, &headers, b"", &[]);
+        let wait = err
+            .retry_after()
+            .expect("an HTTP-date Retry-After is honoured");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn serde_errors_lose_their_values() {
+        #[derive(serde::Deserialize, Debug)]
+        struct T {
+            _n: i64,
+        }
+        let e = serde_json::from_str::<T>(r#"{"_n": "hunter2-secret"}"#).unwrap_err();
+        assert!(e.to_string().contains("hunter2-secret"));
+        let text = serde_error_without_values(&e);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("invalid type: string \"…\""), "{text}");
+        let e = serde_json::from_str::<T>(r#"{}"#).unwrap_err();
+        assert!(serde_error_without_values(&e).contains("missing field `_n`"));
+        #[derive(serde::Deserialize, Debug)]
+        enum E {
+            _A,
+        }
+        let e = serde_json::from_str::<E>(r#""secret-variant""#).unwrap_err();
+        let text = serde_error_without_values(&e);
+        assert!(!text.contains("secret-variant"), "{text}");
+        assert!(text.contains("unknown variant `…`"), "{text}");
+    }
+
+    #[test]
+    fn echoed_secrets_are_dropped_everywhere() {
+        let token = SecretString::from("tok-0123456789abcdef");
+        let password = SecretString::from("p@ss word");
+        let mut reply = serde_json::json!({
+            "eid": "tok-0123456789abcdef",
+            "user": {"nm": "u", "th": "tok-0123456789abcdef", "note": "prefix tok-0123456789abcdef"},
+            "list": ["a", "tok-0123456789abcdef", {"pw": "p%40ss+word"}],
+            "kept": "p@ss",
+            "n": 5
+        });
+        let dropped = drop_echoed_secrets(&mut reply, &[&token, &password]);
+        assert_eq!(dropped, 5, "{reply}");
+        assert_eq!(
+            reply,
+            serde_json::json!({"user": {"nm": "u"}, "list": ["a", {}], "kept": "p@ss", "n": 5})
+        );
+        let empty = SecretString::from("");
+        let mut same = serde_json::json!({"a": "b"});
+        assert_eq!(drop_echoed_secrets(&mut same, &[&empty]), 0);
+        let short = SecretString::from("+");
+        let mut dates = serde_json::json!({"at": "2026-01-01T00:00:00+00:00", "t": "+"});
+        assert_eq!(drop_echoed_secrets(&mut dates, &[&short]), 1);
+        assert_eq!(
+            dates,
+            serde_json::json!({"at": "2026-01-01T00:00:00+00:00"})
         );
     }
 

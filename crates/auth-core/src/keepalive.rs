@@ -55,7 +55,10 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
         else {
             return;
         };
-        match client.send_with(&session, request).await {
+        match client
+            .send_with(&session, request, crate::redirect::Route::Own)
+            .await
+        {
             Ok((_, false)) => {
                 tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
             }

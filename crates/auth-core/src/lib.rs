@@ -74,13 +74,14 @@
 //! use secrecy::{ExposeSecret, SecretString};
 //!
 //! #[derive(Debug)]
-//! struct Demo;
+//! struct Demo(url::Url);
 //!
 //! #[async_trait]
 //! impl Provider for Demo {
 //!     type Data = ();
 //!     fn name(&self) -> &'static str { "demo" }
 //!     fn cache_key(&self) -> String { "demo:account".into() }
+//!     fn base_url(&self) -> &url::Url { &self.0 }
 //!     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
 //!         Ok(NewSession::new(SecretString::from("t0k3n"), Expiry::UntilRejected, ()))
 //!     }
@@ -90,7 +91,7 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), AuthError> {
-//! let client = Authenticated::new(Demo)?;
+//! let client = Authenticated::new(Demo("https://api.example.com".parse().unwrap()))?;
 //! let session = client.session().await?;
 //! assert_eq!(session.generation(), 1);
 //! assert!(!format!("{session:?}").contains("t0k3n"));
@@ -110,6 +111,7 @@ mod keepalive;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 mod provider;
+mod redirect;
 mod session;
 mod store;
 
@@ -121,6 +123,7 @@ pub use error::{AuthError, ProviderErrorSource};
 pub use guard::{BackoffPolicy, LockoutRule, LoginGuard};
 pub use http::{HttpClient, HttpSettings};
 pub use provider::Provider;
+pub use redirect::{MAX_REDIRECTS, check_scope};
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};
 

@@ -6,7 +6,11 @@
 //! # async fn demo<P: Provider>(auth: Authenticated<P>) -> Result<(), Box<dyn std::error::Error>> {
 //! use auth_core::middleware::AuthMiddleware;
 //!
-//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//! // The client inside must not follow redirects (see `AuthMiddleware`).
+//! let inner = reqwest::Client::builder()
+//!     .redirect(reqwest::redirect::Policy::none())
+//!     .build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(inner)
 //!     .with(AuthMiddleware::new(auth))
 //!     .build();
 //! let response = client.get("https://api.example.com/data").send().await?;
@@ -28,6 +32,20 @@ use crate::provider::Provider;
 /// Errors of the authentication layer reach the caller as
 /// `reqwest_middleware::Error::Middleware` wrapping an [`AuthError`]
 /// (`err.downcast_ref::<AuthError>()` on the inner `anyhow::Error`).
+/// Transport errors reach it as `reqwest_middleware::Error::Reqwest` with
+/// their URL stripped (a URL may carry a token).
+///
+/// Where the token goes:
+///
+/// * a request is authorized only for the provider's origin or one allowed
+///   with [`AuthenticatedBuilder::allow_origin`](crate::AuthenticatedBuilder::allow_origin);
+///   any other is refused with [`AuthError::ForeignOrigin`] before it is
+///   sent;
+/// * a redirect (3xx) is returned to the caller untouched, not followed;
+/// * the `reqwest::Client` inside the middleware stack must not follow
+///   redirects (`.redirect(reqwest::redirect::Policy::none())`): reqwest
+///   would carry custom headers, query and body to the next hop. A response
+///   showing it did is refused with [`AuthError::Redirect`].
 #[derive(Debug, Clone)]
 pub struct AuthMiddleware<P: Provider> {
     auth: Authenticated<P>,
@@ -49,19 +67,51 @@ fn mw(err: AuthError) -> reqwest_middleware::Error {
     reqwest_middleware::Error::middleware(err)
 }
 
+/// Strips the URL (which may carry a token) from transport errors.
+fn without_url(err: reqwest_middleware::Error) -> reqwest_middleware::Error {
+    match err {
+        reqwest_middleware::Error::Reqwest(e) => {
+            reqwest_middleware::Error::Reqwest(e.without_url())
+        }
+        other => other,
+    }
+}
+
 impl<P: Provider> AuthMiddleware<P> {
     fn authorize(
         &self,
         session: &crate::Session<P::Data>,
         request: Request,
     ) -> reqwest_middleware::Result<Request> {
+        let provider = self.auth.provider();
+        crate::redirect::check_scope(provider, self.auth.http(), request.url()).map_err(mw)?;
         let builder =
             reqwest::RequestBuilder::from_parts(self.auth.http().client().clone(), request);
-        self.auth
-            .provider()
+        let request = provider
             .authorize(session, builder)
             .build()
-            .map_err(|e| mw(AuthError::transport(self.auth.provider().name(), e)))
+            .map_err(|e| mw(AuthError::transport(provider.name(), e)))?;
+        crate::redirect::check_scope(provider, self.auth.http(), request.url()).map_err(mw)?;
+        Ok(request)
+    }
+
+    /// Sends an authorized request down the stack; the flag tells a redirect,
+    /// which goes back to the caller untouched.
+    async fn run(
+        &self,
+        request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<(Response, bool)> {
+        let requested = request.url().clone();
+        let response = next.run(request, extensions).await.map_err(without_url)?;
+        let redirect = crate::redirect::middleware_response(
+            self.auth.provider().name(),
+            &requested,
+            &response,
+        )
+        .map_err(mw)?;
+        Ok((response, redirect))
     }
 }
 
@@ -76,7 +126,10 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
         let session = self.auth.session().await.map_err(mw)?;
         let retry = request.try_clone();
         let authorized = self.authorize(&session, request)?;
-        let response = next.clone().run(authorized, extensions).await?;
+        let (response, redirect) = self.run(authorized, extensions, next.clone()).await?;
+        if redirect {
+            return Ok(response);
+        }
         let (response, rejected) = self.auth.classify(&session, response).await.map_err(mw)?;
         if !rejected {
             return Ok(response);
@@ -95,7 +148,10 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
             .await
             .map_err(mw)?;
         let authorized = self.authorize(&fresh, retry)?;
-        let response = next.run(authorized, extensions).await?;
+        let (response, redirect) = self.run(authorized, extensions, next).await?;
+        if redirect {
+            return Ok(response);
+        }
         let (response, rejected) = self.auth.classify(&fresh, response).await.map_err(mw)?;
         if rejected {
             self.auth.reject(&fresh).await;

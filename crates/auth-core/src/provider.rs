@@ -32,6 +32,13 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// are cached and shared under this key. Never contains a secret.
     fn cache_key(&self) -> String;
 
+    /// The provider's base URL. Its origin (scheme, host, port) is where
+    /// the token may go: [`Authenticated::send`](crate::Authenticated::send)
+    /// and the middleware authorize a request only for this origin or one
+    /// allowed with
+    /// [`AuthenticatedBuilder::allow_origin`](crate::AuthenticatedBuilder::allow_origin).
+    fn base_url(&self) -> &url::Url;
+
     /// Logs in and returns a new session.
     async fn login(&self, http: &HttpClient) -> Result<NewSession<Self::Data>, AuthError>;
 

@@ -26,8 +26,10 @@ async fn middleware_authorizes_and_relogs_in_once_for_a_storm() {
         .expect(200)
         .create_async()
         .await;
-    let auth =
-        Authenticated::new(Fake::new(Expiry::UntilRejected, Duration::from_millis(20))).unwrap();
+    let auth = Authenticated::new(
+        Fake::new(Expiry::UntilRejected, Duration::from_millis(20)).at(&server.url()),
+    )
+    .unwrap();
     auth.session().await.unwrap();
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(AuthMiddleware::new(auth.clone()))
@@ -58,7 +60,7 @@ async fn middleware_authorizes_and_relogs_in_once_for_a_storm() {
 #[tokio::test]
 async fn middleware_surfaces_auth_errors_typed() {
     let server = mockito::Server::new_async().await;
-    let fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
+    let fake = Fake::new(Expiry::UntilRejected, Duration::ZERO).at(&server.url());
     fake.set_mode(common::Mode::WrongCredentials);
     let auth = Authenticated::new(fake).unwrap();
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())

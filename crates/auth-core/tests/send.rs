@@ -30,7 +30,7 @@ async fn thousand_requests_rejected_with_one_old_token_cause_one_relogin() {
         .expect(1000)
         .create_async()
         .await;
-    let c = client(Fake::new(Expiry::UntilRejected, Duration::from_millis(20)));
+    let c = client(Fake::new(Expiry::UntilRejected, Duration::from_millis(20)).at(&server.url()));
     assert_eq!(c.session().await.unwrap().generation(), 1);
     let url = format!("{}/data", server.url());
     let tasks: Vec<_> = (0..1000)
@@ -65,7 +65,7 @@ async fn a_session_rejected_again_after_relogin_is_not_retried_in_a_loop() {
         .expect(2)
         .create_async()
         .await;
-    let c = client(Fake::new(Expiry::UntilRejected, Duration::ZERO));
+    let c = client(Fake::new(Expiry::UntilRejected, Duration::ZERO).at(&server.url()));
     let rb = c.http().client().get(format!("{}/forbidden", server.url()));
     let err = c.send(rb).await.unwrap_err();
     assert!(
@@ -89,10 +89,9 @@ async fn successful_calls_touch_idle_sessions() {
         .with_status(200)
         .create_async()
         .await;
-    let c = client(Fake::new(
-        Expiry::Idle(Duration::from_millis(1500)),
-        Duration::ZERO,
-    ));
+    let c = client(
+        Fake::new(Expiry::Idle(Duration::from_millis(1500)), Duration::ZERO).at(&server.url()),
+    );
     for _ in 0..4 {
         let rb = c.http().client().get(format!("{}/x", server.url()));
         c.send(rb).await.unwrap();
@@ -111,7 +110,8 @@ async fn keep_alive_pings_while_idle_and_stops_when_the_client_is_dropped() {
         .expect_at_least(3)
         .create_async()
         .await;
-    let mut fake = Fake::new(Expiry::Idle(Duration::from_millis(400)), Duration::ZERO);
+    let mut fake =
+        Fake::new(Expiry::Idle(Duration::from_millis(400)), Duration::ZERO).at(&server.url());
     fake.keep_alive_url = Some(format!("{}/ping", server.url()));
     let c = client(fake);
     c.session().await.unwrap();
@@ -147,10 +147,9 @@ async fn dyn_clients_of_any_provider_share_one_interface() {
         .with_status(200)
         .create_async()
         .await;
-    let clients: Vec<Box<dyn DynAuthenticated>> = vec![Box::new(client(Fake::new(
-        Expiry::UntilRejected,
-        Duration::ZERO,
-    )))];
+    let clients: Vec<Box<dyn DynAuthenticated>> = vec![Box::new(client(
+        Fake::new(Expiry::UntilRejected, Duration::ZERO).at(&server.url()),
+    ))];
     let c = &clients[0];
     assert_eq!(c.provider_name(), "fake");
     assert_eq!(c.token().await.unwrap().expose_secret(), "tok-1");
@@ -186,10 +185,12 @@ async fn an_adopted_session_rejected_on_the_retry_gets_one_login_of_our_own() {
     let store: std::sync::Arc<dyn auth_core::TokenStore> =
         std::sync::Arc::new(auth_core::MemoryStore::new());
     let make = || {
-        Authenticated::builder(Fake::new(Expiry::UntilRejected, Duration::from_millis(5)))
-            .store(store.clone())
-            .build()
-            .unwrap()
+        Authenticated::builder(
+            Fake::new(Expiry::UntilRejected, Duration::from_millis(5)).at(&server.url()),
+        )
+        .store(store.clone())
+        .build()
+        .unwrap()
     };
     let (a, b) = (make(), make());
     // B logs in (its tok-1, generation 1); A adopts it, drops it and logs
@@ -206,7 +207,7 @@ async fn an_adopted_session_rejected_on_the_retry_gets_one_login_of_our_own() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(b.provider().started(), 2);
-    assert_eq!(b.stats().rejections, 2);
+    assert_eq!(b.stats().rejections, 2, "{:?}", b.stats());
     revoked.assert_async().await;
     fresh.assert_async().await;
 }

@@ -60,10 +60,9 @@ async fn a_traced_full_flow_never_shows_a_secret() {
         .with_status(200)
         .create_async()
         .await;
-    let c = client(Fake::new(
-        Expiry::AfterIssue(Duration::from_secs(600)),
-        Duration::ZERO,
-    ));
+    let c = client(
+        Fake::new(Expiry::AfterIssue(Duration::from_secs(600)), Duration::ZERO).at(&server.url()),
+    );
     let rb = c.http().client().get(format!("{}/data", server.url()));
     c.send(rb).await.unwrap();
     let session = c.session().await.unwrap();

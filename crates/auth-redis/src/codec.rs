@@ -33,8 +33,12 @@ impl Codec {
         cache_key: &str,
         session: &StoredSession,
     ) -> Result<Vec<u8>, AuthError> {
-        let json = serde_json::to_vec(session)
-            .map_err(|e| AuthError::Store(format!("could not serialize the session: {e}")))?;
+        let json = serde_json::to_vec(session).map_err(|e| {
+            AuthError::Store(format!(
+                "could not serialize the session: {}",
+                auth_core::http::serde_error_without_values(&e)
+            ))
+        })?;
         match self {
             Codec::Plain => {
                 let _ = cache_key;
@@ -84,10 +88,16 @@ impl Codec {
 }
 
 fn parse(json: &[u8]) -> Result<StoredSession, AuthError> {
-    // serde_json errors name a position and what was expected, never the
-    // input itself.
-    serde_json::from_slice(json)
-        .map_err(|e| AuthError::Store(format!("the stored session could not be read: {e}")))
+    // serde_json's data errors quote the offending value (`invalid type:
+    // string "..."`, ``unknown variant `...` ``), and a stored session holds
+    // the token and provider data: the quoted values are cut out, only the
+    // position and what was expected stay.
+    serde_json::from_slice(json).map_err(|e| {
+        AuthError::Store(format!(
+            "the stored session could not be read: {}",
+            auth_core::http::serde_error_without_values(&e)
+        ))
+    })
 }
 
 #[cfg(feature = "encryption")]
@@ -194,6 +204,22 @@ mod tests {
         assert!(Codec::Plain.decode("k", 4, &raw).is_err());
         let err = Codec::Plain.decode("k", 3, b"{not json").unwrap_err();
         assert!(matches!(err, AuthError::Store(_)));
+    }
+
+    #[test]
+    fn read_errors_do_not_quote_stored_values() {
+        // A stored value of the wrong shape: serde would quote the token
+        // and the expiry variant it could not read.
+        for raw in [
+            r#"{"token":"tok-en-secret","issued_at":"2025-01-02T03:04:05Z","expiry":"tok-en-secret","generation":3,"data":{}}"#,
+            r#"{"token":"tok-en-secret","issued_at":"tok-en-secret","expiry":"UntilRejected","generation":3,"data":{}}"#,
+            r#"{"token":"tok-en-secret","issued_at":"2025-01-02T03:04:05Z","expiry":"UntilRejected","generation":"tok-en-secret","data":{}}"#,
+        ] {
+            let err = Codec::Plain.decode("k", 3, raw.as_bytes()).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(matches!(err, AuthError::Store(_)), "{text}");
+            assert!(!text.contains("tok-en-secret"), "{text}");
+        }
     }
 
     #[cfg(feature = "encryption")]

@@ -87,13 +87,14 @@
 //! use auth_core::secrecy::{ExposeSecret, SecretString};
 //!
 //! #[derive(Debug)]
-//! struct Demo;
+//! struct Demo(auth_core::url::Url);
 //!
 //! #[async_trait]
 //! impl Provider for Demo {
 //!     type Data = ();
 //!     fn name(&self) -> &'static str { "demo" }
 //!     fn cache_key(&self) -> String { "demo:https://api.example.com:account-1".into() }
+//!     fn base_url(&self) -> &auth_core::url::Url { &self.0 }
 //!     async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
 //!         Ok(NewSession::new(SecretString::from("t0k3n"), Expiry::AfterIssue(Duration::from_secs(1200)), ()))
 //!     }
@@ -108,7 +109,7 @@
 //!     .op_timeout(Duration::from_millis(300))
 //!     .build()
 //!     .await?;
-//! let client = Authenticated::builder(Demo).store(Arc::new(store)).build()?;
+//! let client = Authenticated::builder(Demo("https://api.example.com".parse().unwrap())).store(Arc::new(store)).build()?;
 //! // Every process built like this shares one session (and one login).
 //! let session = client.session().await?;
 //! # let _ = session;

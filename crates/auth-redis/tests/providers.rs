@@ -85,7 +85,9 @@ async fn worker() {
                 .build()
                 .expect("client");
             serve(client, |c| {
-                c.http().client().get(c.provider().endpoint("users/list/"))
+                c.http()
+                    .client()
+                    .get(c.provider().endpoint("users/list/").unwrap())
             })
             .await;
         }

@@ -46,6 +46,16 @@ pub enum Fault {
     Huge(usize),
     /// Close the connection without answering.
     Drop,
+    /// Answer with this redirect status (301, 302, 303, 307, 308 ...) and a
+    /// `Location` on `to`'s origin with the request's own path and query
+    /// (as a moved host or a misconfigured proxy would). The request is not
+    /// processed.
+    Redirect {
+        /// The redirect status.
+        status: u16,
+        /// The origin to redirect to (its path is replaced).
+        to: Url,
+    },
 }
 
 /// Faults queued for the next requests, and an optional path filter.
@@ -132,6 +142,16 @@ pub(crate) async fn fault_layer(
             vec![b' '; n],
         )
             .into_response(),
+        Fault::Redirect { status, to } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let target = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let location = to.join(&target).map_or_else(|_| to.to_string(), String::from);
+            (status, [(header::LOCATION, location)], "").into_response()
+        }
         Fault::Drop => {
             let stream = futures_stream(vec![Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,

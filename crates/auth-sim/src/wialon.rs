@@ -37,7 +37,8 @@
 //! |---|---|
 //! | `0x1` basic | `gis_sid`, `host`, `hw_gw_ip`, `pi`, `wsdk_version`, `classes`, `features.unlim`, `user{nm,cls,id}` |
 //! | `0x2` user | `user{crt,bact,fl,hm,uacl,mu,ct,ld,pfl,ap,mapps,mappsmax,ftp}` (and `nm`,`cls`,`id`) |
-//! | `0x4` token | `token`: escaped JSON of `{app,ct,at,dur,fl,p,items}` |
+//! | `0x4` token | `token`: escaped JSON of `{app,ct,at,dur,fl,p,items}`, at the top level (the seed) and inside `user` (help.wialon.com's "Login and logout" example) |
+//! | any `user` block | `user.th`: the 72-character token itself, echoed as the public example shows (clients must drop it) |
 //! | `0x8` items | `items`: the account's units `[{nm,cls,id}]` |
 //! | `0x10` billing | `features.svcs` (service name -> 0/1) |
 //! | `0x20` custom properties | `user.prp` |
@@ -796,9 +797,6 @@ fn check_login(state: &SimState, fields: &Fields) -> Result<Response, LoginFailu
             }),
         );
     }
-    if !user_obj.is_empty() {
-        out.insert("user".into(), Value::Object(user_obj));
-    }
     if flags & (0x1 | 0x10) != 0 {
         let mut features = Map::new();
         features.insert("unlim".into(), json!(0));
@@ -821,6 +819,16 @@ fn check_login(state: &SimState, fields: &Fields) -> Result<Response, LoginFailu
             "items": token_state.items,
         });
         out.insert("token".into(), json!(token_json.to_string()));
+        // help.wialon.com's login example has the token settings inside
+        // `user` too.
+        if !user_obj.is_empty() {
+            user_obj.insert("token".into(), json!(token_json.to_string()));
+        }
+    }
+    if !user_obj.is_empty() {
+        // ... and echoes the 72-character token itself as `user.th`.
+        user_obj.insert("th".into(), json!(token));
+        out.insert("user".into(), Value::Object(user_obj));
     }
     if flags & 0x8 != 0 {
         out.insert("items".into(), Value::Array(unit_items(&account)));

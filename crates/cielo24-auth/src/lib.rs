@@ -128,9 +128,10 @@ impl Cielo24Provider {
     }
 
     /// The URL of an API path such as `"api/job/list"` (relative to the base
-    /// URL, which may carry a path prefix).
-    pub fn endpoint(&self, path: &str) -> Url {
-        auth_core::http::join_below(&self.base_url, path).unwrap_or_else(|_| self.base_url.clone())
+    /// URL, which may carry a path prefix). A path that would leave the base
+    /// URL (`../`, `//host`, an absolute URL, encoded dots) is an error.
+    pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
+        auth_core::http::endpoint(NAME, &self.base_url, path)
     }
 
     /// Interprets the answer of `account/login` (status, headers and body as
@@ -261,10 +262,14 @@ impl Provider for Cielo24Provider {
         format!("{NAME}:{}:{}", self.base_url, self.username)
     }
 
+    fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
     async fn login(&self, http: &HttpClient) -> Result<NewSession<Cielo24Session>, AuthError> {
         let mut request = http
             .client()
-            .get(self.endpoint(protocol::LOGIN_PATH))
+            .get(self.endpoint(protocol::LOGIN_PATH)?)
             .query(&[(VERSION_PARAM, self.api_version.as_str())]);
         let secret = self.credential.secret().expose_secret();
         request = match self.placement {
@@ -305,7 +310,7 @@ impl Provider for Cielo24Provider {
     ) -> Result<(), AuthError> {
         let request = self.authorize(
             session,
-            http.client().get(self.endpoint(protocol::LOGOUT_PATH)),
+            http.client().get(self.endpoint(protocol::LOGOUT_PATH)?),
         );
         let response = http.send(NAME, request).await?;
         let headers = response.headers().clone();
@@ -386,7 +391,7 @@ impl Cielo24ClientExt for Cielo24Client {
         let request = self
             .http()
             .client()
-            .get(self.provider().endpoint(path))
+            .get(self.provider().endpoint(path)?)
             .query(query);
         let response = self.send(request).await?;
         let (status, body) = read_reply(self, response).await?;
@@ -406,12 +411,14 @@ impl Cielo24ClientExt for Cielo24Client {
         let request = self
             .http()
             .client()
-            .get(provider.endpoint(protocol::GENERATE_API_KEY_PATH))
+            .get(provider.endpoint(protocol::GENERATE_API_KEY_PATH)?)
             .query(&[
                 ("account_id", provider.username()),
                 ("force_new", if force_new { "true" } else { "false" }),
             ]);
-        let response = self.send(request).await?;
+        // A key-management call: through our own client, whatever client
+        // the application supplied.
+        let response = self.send_credentials(request).await?;
         let (status, body) = read_reply(self, response).await?;
         let reply: ApiKeyResponse = serde_json::from_slice(&body)
             .map_err(|_| unparsable_success(status, &body, "{\"ApiKey\": \"<hex>\"}"))?;

@@ -94,10 +94,11 @@ impl CtcProvider {
 
     /// A URL on the configured instance, e.g.
     /// `endpoint("connect/results/events/device/123/avl/latest")`. A leading
-    /// `/` is ignored, so paths stay below a custom base URL's path.
+    /// `/` is ignored, so paths stay below a custom base URL's path; a path
+    /// that would leave it (`../`, `//host`, an absolute URL, encoded dots)
+    /// is an error.
     pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
-        auth_core::http::join_below(&self.config.base_url, path)
-            .map_err(|e| AuthError::config(format!("invalid CTC path {path:?}: {e}")))
+        auth_core::http::endpoint(PROVIDER, &self.config.base_url, path)
     }
 
     /// An [`Authenticated`] client with default settings.
@@ -160,6 +161,18 @@ impl CtcProvider {
             });
         }
         protocol::redact(&mut user, &token);
+        let token_secret = SecretString::from(token.clone());
+        let dropped = auth_core::http::drop_echoed_secrets(
+            &mut user,
+            &[&self.config.password, &self.config.app_key, &token_secret],
+        );
+        if dropped > 0 {
+            tracing::debug!(
+                provider = PROVIDER,
+                dropped,
+                "dropped login-reply fields that echo a secret"
+            );
+        }
         // `Expires` is on the server's clock: judge it against the server's
         // `Date`, not ours.
         let server_date = auth_core::http::server_date(headers);
@@ -300,6 +313,10 @@ impl Provider for CtcProvider {
             "{PROVIDER}:{}:{}",
             self.config.base_url, self.config.username
         )
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.config.base_url
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<CtcLogin>, AuthError> {

@@ -121,13 +121,17 @@ impl ElectaProvider {
     }
 
     /// The URL of an API path relative to the API URL, e.g. `"users/list/"`.
-    pub fn endpoint(&self, path: &str) -> Url {
-        auth_core::http::join_below(&self.api_url, path).unwrap_or_else(|_| self.api_url.clone())
+    /// A path that would leave the API URL (`../`, `//host`, an absolute
+    /// URL, encoded dots) is an error.
+    pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
+        auth_core::http::endpoint(NAME, &self.api_url, path)
     }
 
     /// `{API_URL}/token/`.
     pub fn token_url(&self) -> Url {
-        self.endpoint(protocol::TOKEN_PATH)
+        auth_core::http::as_directory(self.api_url.clone())
+            .join(protocol::TOKEN_PATH)
+            .unwrap_or_else(|_| self.api_url.clone())
     }
 
     /// Renewal ahead of expiry suited to Electa's short tokens: two minutes
@@ -235,6 +239,10 @@ impl Provider for ElectaProvider {
         format!("{NAME}:{}:{}", self.api_url, self.cid)
     }
 
+    fn base_url(&self) -> &Url {
+        &self.api_url
+    }
+
     async fn login(&self, http: &HttpClient) -> Result<NewSession<ElectaSession>, AuthError> {
         let cid = self.cid.to_string();
         let params = [
@@ -298,7 +306,7 @@ impl ElectaClientExt for ElectaClient {
         let request = self
             .http()
             .client()
-            .get(provider.endpoint(path))
+            .get(provider.endpoint(path)?)
             .query(params);
         let response = self.send(request).await?;
         let headers = response.headers().clone();

@@ -75,7 +75,9 @@ pub enum ReplyError {
 }
 
 fn lower_name(e: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(e.local_name().as_ref()).to_ascii_lowercase()
+    let local = e.local_name();
+    let name: &str = local.as_ref();
+    name.to_ascii_lowercase()
 }
 
 fn is_code_name(name: &str) -> bool {
@@ -156,18 +158,18 @@ pub fn parse_reply(body: &[u8]) -> Result<Reply, ReplyError> {
                 depth = depth.saturating_sub(1);
             }
             Event::Text(t) => {
-                let s = t.decode().map_err(|e| malformed(&e.into()))?;
+                let s = t.xml10_content();
                 push_text(&mut in_code, &mut in_data, &s);
             }
             Event::CData(t) => {
-                let s = String::from_utf8_lossy(&t).into_owned();
+                let s = t.xml10_content();
                 push_text(&mut in_code, &mut in_data, &s);
             }
             Event::GeneralRef(r) => {
                 let resolved = if let Some(c) = r.resolve_char_ref().map_err(|e| malformed(&e))? {
                     c.to_string()
                 } else {
-                    let name = r.decode().map_err(|e| malformed(&e.into()))?;
+                    let name = r.xml10_content();
                     quick_xml::escape::resolve_predefined_entity(&name)
                         .ok_or_else(|| ReplyError::Malformed("unknown entity".into()))?
                         .to_owned()
@@ -208,9 +210,13 @@ fn push_text(
 fn root_code_attribute(e: &BytesStart<'_>, code: &mut Option<String>) -> Result<(), ReplyError> {
     for attr in e.attributes() {
         let attr = attr.map_err(|e| malformed(&e.into()))?;
-        let name = String::from_utf8_lossy(attr.key.local_name().as_ref()).to_ascii_lowercase();
+        let local = attr.key.local_name();
+        let name: &str = local.as_ref();
+        let name = name.to_ascii_lowercase();
         if is_code_name(&name) && code.is_none() {
-            let value = attr.unescape_value().map_err(|e| malformed(&e))?;
+            let value = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| malformed(&e))?;
             *code = Some(value.into_owned());
         }
     }

@@ -90,10 +90,10 @@ impl PlaspyProvider {
     }
 
     /// A URL below the base URL, e.g. `endpoint("api/devices")`. A leading
-    /// `/` is ignored.
+    /// `/` is ignored; a path that would leave the base URL (`../`,
+    /// `//host`, an absolute URL, encoded dots) is an error.
     pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
-        auth_core::http::join_below(&self.config.base_url, path)
-            .map_err(|e| AuthError::config(format!("invalid Plaspy path {path:?}: {e}")))
+        auth_core::http::endpoint(PROVIDER, &self.config.base_url, path)
     }
 
     /// An [`Authenticated`] client with default settings.
@@ -179,9 +179,15 @@ impl PlaspyProvider {
                     .to_owned(),
             });
         }
+        // A reply field that echoes the key or the token is dropped before
+        // anything reads (or logs) it.
+        let token_secret = SecretString::from(token.clone());
+        let expires = answer.expires.filter(|text| {
+            !auth_core::http::echoes_secret(text, &[&self.config.api_key, &token_secret])
+        });
         // `expires` and the JWT's `exp` are on the server's clock.
         let server_date = auth_core::http::server_date(headers);
-        let login = self.expiry_of(&token, answer.expires.as_deref(), server_date);
+        let login = self.expiry_of(&token, expires.as_deref(), server_date);
         Ok(
             NewSession::new(SecretString::from(token), Expiry::At(login.expires), login)
                 .with_server_date(server_date),
@@ -296,6 +302,10 @@ impl Provider for PlaspyProvider {
             "{PROVIDER}:{}:{}",
             self.config.base_url, self.config.user_name
         )
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.config.base_url
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<PlaspyLogin>, AuthError> {

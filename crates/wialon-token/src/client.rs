@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use auth_core::http::{HttpClient, excerpt, parse_json, read_body_capped, status_error};
+use auth_core::http::{HttpClient, parse_json, read_body_capped, status_error};
 use auth_core::{AuthError, Authenticated, Expiry, NewSession, Provider, Session, async_trait};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
@@ -62,6 +62,13 @@ impl WialonProvider {
     /// `{host}/avl_evts`.
     pub fn avl_evts_url(&self) -> &Url {
         &self.config.avl_evts_url
+    }
+
+    /// A URL on the API host, e.g. `endpoint("wialon/ajax.html")`. A path
+    /// that would leave the host's base path (`../`, `//host`, an absolute
+    /// URL, encoded dots) is an error.
+    pub fn endpoint(&self, path: &str) -> Result<Url, AuthError> {
+        auth_core::http::endpoint(PROVIDER, &self.config.host, path)
     }
 
     /// The response flags sent at login.
@@ -159,13 +166,34 @@ fn parse_login(value: Value, token: &SecretString) -> Result<(SecretString, Logi
         }
     };
     map.remove("error");
+    // The token settings sit at the top level (the seed) or inside `user`
+    // (help.wialon.com's login example): read them from either place.
+    let top_level_token = map.get("token").is_some_and(|t| !t.is_null());
+    if let Some(Value::Object(user)) = map.get_mut("user")
+        && let Some(settings) = user.remove("token")
+        && !top_level_token
+    {
+        map.insert("token".to_owned(), settings);
+    }
+    // Wialon echoes the token itself (`user.th`): drop every field that
+    // holds the token we sent or the session id we received, before the
+    // session is built, printed or stored.
+    let mut value = Value::Object(map);
+    let dropped = auth_core::http::drop_echoed_secrets(&mut value, &[token, &eid]);
+    if dropped > 0 {
+        tracing::debug!(
+            provider = PROVIDER,
+            dropped,
+            "dropped login-reply fields that echo the token or session id"
+        );
+    }
     let info: LoginInfo =
-        serde_json::from_value(Value::Object(map)).map_err(|e| AuthError::UnexpectedResponse {
+        serde_json::from_value(value).map_err(|e| AuthError::UnexpectedResponse {
             provider: PROVIDER,
             status: Some(200),
             detail: format!(
                 "the token/login reply has an unexpected shape: {}",
-                excerpt(e.to_string().as_bytes(), &[token, &eid])
+                auth_core::http::serde_error_without_values(&e)
             ),
         })?;
     Ok((eid, info))
@@ -181,6 +209,10 @@ impl Provider for WialonProvider {
 
     /// `wialon|<host>|as=<operateAs>|fl=<flags>|token-<fingerprint>`: the
     /// token itself never appears, only a 64-bit SHA-256 fingerprint.
+    fn base_url(&self) -> &Url {
+        &self.config.host
+    }
+
     fn cache_key(&self) -> String {
         format!(
             "wialon|{}|as={}|fl={}|token-{}",
@@ -316,13 +348,18 @@ impl WialonClient {
         serde_json::from_value(value).map_err(|e| AuthError::UnexpectedResponse {
             provider: PROVIDER,
             status: Some(200),
-            detail: format!("the {svc} reply does not have the expected shape: {e}"),
+            detail: format!(
+                "the {svc} reply does not have the expected shape: {}",
+                auth_core::http::serde_error_without_values(&e)
+            ),
         })
     }
 
     /// Sends `svc`, returns the reply as JSON after the error check.
     /// `quote_body`: whether an unparsable body may be quoted in the error
-    /// (not for replies that carry tokens).
+    /// (not for token management, whose requests and replies carry tokens:
+    /// those go through the client's own HTTP client, never one the
+    /// application supplied).
     async fn call_value(
         &self,
         svc: &str,
@@ -333,7 +370,11 @@ impl WialonClient {
             AuthError::config(format!("the {svc} params cannot be serialized: {e}"))
         })?;
         let request = self.provider().ajax_request(self.http(), svc, &params);
-        let response = self.auth.send(request).await?;
+        let response = if quote_body {
+            self.auth.send(request).await?
+        } else {
+            self.auth.send_credentials(request).await?
+        };
         let headers = response.headers().clone();
         let (status, body) =
             read_body_capped(PROVIDER, response, self.http().settings().max_api_body).await?;

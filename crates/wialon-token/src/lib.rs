@@ -63,7 +63,9 @@ pub use config::{
     WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
 };
 pub use error::{WialonError, WialonErrorCode};
-pub use protocol::{Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo};
+pub use protocol::{
+    ExtraFields, Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo,
+};
 
 /// Provider name used in errors and traces.
 pub const PROVIDER: &str = "wialon";

@@ -57,7 +57,41 @@ pub struct LoginInfo {
     pub token: Option<TokenInfo>,
     /// Every other field of the reply (`items`, URLs, ...), as sent.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub extra: ExtraFields,
+}
+
+/// Fields of a reply this crate does not name, as sent (minus any that
+/// echo a secret: those are dropped at login). A map (it derefs to
+/// `BTreeMap<String, Value>`); `Debug` prints the keys only, never the
+/// values.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExtraFields(pub BTreeMap<String, Value>);
+
+impl std::ops::Deref for ExtraFields {
+    type Target = BTreeMap<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ExtraFields {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<BTreeMap<String, Value>> for ExtraFields {
+    fn from(map: BTreeMap<String, Value>) -> Self {
+        Self(map)
+    }
+}
+
+impl fmt::Debug for ExtraFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// The GIS session id. `Debug` shows `[REDACTED]`; [`expose`](Self::expose)
@@ -121,7 +155,7 @@ pub struct UserInfo {
     pub last_login: Option<DateTime<Utc>>,
     /// Every other field (`ftp`, `pfl`, `ap`, `mapps`, ...), as sent.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub extra: ExtraFields,
 }
 
 impl UserInfo {
@@ -143,7 +177,7 @@ pub struct Features {
     pub services: BTreeMap<String, bool>,
     /// Every other field, as sent.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub extra: ExtraFields,
 }
 
 /// A token's settings, from the escaped JSON of the login reply's `token`
@@ -173,7 +207,7 @@ pub struct TokenInfo {
     pub items: Vec<i64>,
     /// Every other field, as sent.
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub extra: ExtraFields,
 }
 
 impl TokenInfo {
@@ -555,5 +589,24 @@ mod tests {
         let back: LoginInfo = serde_json::from_value(stored).unwrap();
         assert_eq!(back, info);
         assert!(!format!("{info:?}").contains("g1"));
+    }
+
+    #[test]
+    fn extra_fields_print_keys_only() {
+        let wire = serde_json::json!({
+            "user": {"nm": "u", "id": 1, "secret_like": "value-1234"},
+            "unknown": "value-5678"
+        });
+        let info: LoginInfo = serde_json::from_value(wire).unwrap();
+        let debug = format!("{info:?}");
+        assert!(
+            debug.contains("unknown") && debug.contains("secret_like"),
+            "{debug}"
+        );
+        assert!(
+            !debug.contains("value-1234") && !debug.contains("value-5678"),
+            "{debug}"
+        );
+        assert_eq!(info.extra["unknown"], "value-5678");
     }
 }

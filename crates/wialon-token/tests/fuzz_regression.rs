@@ -3,7 +3,6 @@
 //! and checks round trips of the login reply (the escaped `token` JSON) and
 //! of error replies with proptest.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
@@ -86,7 +85,7 @@ fn token_info() -> impl Strategy<Value = TokenInfo> {
                 access_flags,
                 params,
                 items,
-                extra: BTreeMap::new(),
+                extra: Default::default(),
             },
         )
 }

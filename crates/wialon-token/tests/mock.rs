@@ -805,3 +805,42 @@ async fn secrets_stay_out_of_debug_and_errors() {
         assert!(!text.contains("9a8b7c6d5e4f"), "gis_sid: {text}");
     }
 }
+
+/// help.wialon.com's "Login and logout" example: the token settings inside
+/// `user` (not at the top level) and the token itself echoed as `user.th`.
+#[tokio::test]
+async fn the_echoed_token_is_dropped_and_token_settings_are_read_from_user() {
+    let mut server = mockito::Server::new_async().await;
+    let mut reply = full_reply();
+    let settings = reply["token"].take();
+    reply.as_object_mut().unwrap().remove("token");
+    reply["user"]["token"] = settings;
+    reply["user"]["th"] = json!(TOKEN);
+    reply["echo"] = json!({"nested": [format!("prefix {TOKEN}"), "kept"], "sid": EID});
+    login_mock(
+        &mut server,
+        json!({"token": TOKEN, "fl": 3}),
+        &reply.to_string(),
+    )
+    .await;
+    let c = client(provider(&server).build().unwrap());
+    let session = c.session().await.unwrap();
+    let info = session.data();
+    let token = info.token.as_ref().expect("token settings read from user");
+    assert_eq!(token.app, "Wialon Hosting");
+    let user = info.user.as_ref().unwrap();
+    assert!(!user.extra.contains_key("th"), "{:?}", user.extra);
+    assert!(!user.extra.contains_key("token"));
+    assert_eq!(info.extra["echo"], json!({"nested": ["kept"]}));
+    for (what, text) in [
+        ("Debug of the session", format!("{session:?}")),
+        ("Debug of the client", format!("{c:?}")),
+        (
+            "the data a store keeps",
+            serde_json::to_string(info).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(TOKEN), "{what} holds the token: {text}");
+        assert!(!text.contains(EID), "{what} holds the session id: {text}");
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use auth_core::reqwest::RequestBuilder;
+use auth_core::url::Url;
 use auth_core::{
     AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Session, async_trait,
 };
@@ -39,6 +40,8 @@ pub struct Fake {
     pub mode: Mutex<Mode>,
     pub lockout: Option<LockoutRule>,
     pub keep_alive_url: Option<String>,
+    /// The provider's base URL: tokens go to its origin only.
+    pub base: Url,
 }
 
 impl Fake {
@@ -51,7 +54,14 @@ impl Fake {
             mode: Mutex::new(Mode::Succeed),
             lockout: None,
             keep_alive_url: None,
+            base: Url::parse("http://127.0.0.1/").unwrap(),
         }
+    }
+
+    /// The same fake, with the base URL of a test server.
+    pub fn at(mut self, base: &str) -> Self {
+        self.base = Url::parse(base).unwrap();
+        self
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -75,6 +85,10 @@ impl Provider for Fake {
 
     fn cache_key(&self) -> String {
         "fake:http://127.0.0.1:acct".into()
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<u64>, AuthError> {

@@ -381,6 +381,10 @@ impl Provider for ApiProvider {
         format!("token-api:{}:{}", self.base, self.user)
     }
 
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     async fn login(&self, http: &HttpClient) -> Result<NewSession<()>, AuthError> {
         let request = http.client().post(self.base.join("login").unwrap()).json(
             &serde_json::json!({"user": self.user, "password": self.password.expose_secret()}),
