@@ -278,7 +278,8 @@ impl<P: Provider> Authenticated<P> {
     /// Like [`send`](Self::send), for a request that carries credentials
     /// beyond the session (a key or token in its parameters): it always
     /// goes through this client's own HTTP client, never a client the
-    /// application supplied.
+    /// application supplied, and follows no redirect (a 3xx is
+    /// [`AuthError::Redirect`]).
     pub async fn send_credentials(&self, request: RequestBuilder) -> Result<Response, AuthError> {
         self.send_routed(request, Route::Own).await
     }

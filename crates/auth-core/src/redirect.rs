@@ -123,10 +123,11 @@ fn followed(provider: &'static str, requested: &Url, response: &Response) -> Opt
 }
 
 /// Checks the scope of `request`, authorizes it with `session` and sends it;
-/// follows redirects to the same origin only (scheme, host and port, so
-/// never https to http), authorizing again at each hop, at most
-/// [`MAX_REDIRECTS`] times. A redirect to another origin is
-/// [`AuthError::Redirect`], returned without following it.
+/// on [`Route::Api`] follows redirects to the same origin only (scheme,
+/// host and port, so never https to http), authorizing again at each hop,
+/// at most [`MAX_REDIRECTS`] times. A redirect to another origin, or any
+/// redirect on [`Route::Own`], is [`AuthError::Redirect`], returned without
+/// following it.
 pub(crate) async fn send_authorized<P: Provider>(
     http: &HttpClient,
     provider: &P,
@@ -167,7 +168,9 @@ pub(crate) async fn send_authorized<P: Provider>(
         let RedirectTarget::Url(to) = &target else {
             return Err(refused(name, status, &target));
         };
-        if !may_follow(&from, to) {
+        // Requests that carry credentials beyond the session (keep-alive,
+        // key and token management) follow no redirect at all.
+        if route == Route::Own || !may_follow(&from, to) {
             return Err(refused(name, status, &target));
         }
         hops += 1;

@@ -368,3 +368,47 @@ mod middleware {
         assert!(!text.contains("/x?"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_calls_and_keep_alives_follow_no_redirect_even_within_the_origin() {
+    for status in STATUSES {
+        let (base, log) = serve(status, "/end").await;
+        // A supplied client that would follow redirects: not used here.
+        let c = Authenticated::builder(Fake::new(Expiry::UntilRejected, Duration::ZERO).at(&base))
+            .http_client(reqwest::Client::new())
+            .build()
+            .unwrap();
+        let err = c
+            .send_credentials(
+                c.http()
+                    .client()
+                    .post(format!("{base}/start"))
+                    .body("h=token"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AuthError::Redirect { status: s, .. } if s == status),
+            "{status}: {err:?}"
+        );
+        assert_eq!(log.all().len(), 1, "{status}: not followed");
+    }
+
+    // The keep-alive goes through our own client too.
+    let (base, log) = serve(307, "/end").await;
+    let mut fake = Fake::new(Expiry::Idle(Duration::from_millis(400)), Duration::ZERO).at(&base);
+    fake.keep_alive_url = Some(format!("{base}/start"));
+    let c = Authenticated::builder(fake)
+        .http_client(reqwest::Client::new())
+        .build()
+        .unwrap();
+    c.session().await.unwrap();
+    c.spawn_keep_alive(Duration::from_millis(100)).unwrap();
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let seen = log.all();
+    assert!(!seen.is_empty(), "the keep-alive ran");
+    assert!(
+        seen.iter().all(|s| s.path == "/start"),
+        "a keep-alive followed a redirect: {seen:?}"
+    );
+}
