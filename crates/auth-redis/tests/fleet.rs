@@ -182,6 +182,7 @@ impl Setup<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let lifetime = Duration::from_secs(3);
     let api = TokenApi::start("right", lifetime).await;
@@ -239,6 +240,7 @@ async fn four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_count_is_shared_by_the_fleet() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     // Wrong key everywhere; the provider's rule: 4 failures per 60 s.
@@ -286,6 +288,7 @@ async fn lockout_count_is_shared_by_the_fleet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let mut redis = redis_or_skip!();
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     let setup = Setup {
@@ -340,6 +343,7 @@ async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     let login_timeout = Duration::from_millis(1000);

@@ -166,6 +166,7 @@ fn env(kind: &str, redis: &RedisServer, base: &Url, secret: &str) -> Vec<(&'stat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctc_fleet_logs_in_once_and_once_per_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let sim = CtcSim::start(CtcSimConfig::default())
         .await
@@ -203,6 +204,7 @@ async fn ctc_fleet_logs_in_once_and_once_per_401_storm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electa_wrong_key_from_four_processes_stays_below_the_lockout() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let sim = ElectaSim::start(ElectaSimConfig::default())
         .await
@@ -310,11 +312,13 @@ async fn electa_wrong_key_through(outage: RedisOutage) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electa_wrong_key_while_redis_is_paused_stays_below_the_lockout() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     electa_wrong_key_through(RedisOutage::Paused).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electa_wrong_key_while_redis_is_down_stays_below_the_lockout() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     electa_wrong_key_through(RedisOutage::Killed).await;
 }
 
@@ -324,6 +328,7 @@ async fn electa_wrong_key_while_redis_is_down_stays_below_the_lockout() {
 /// outage ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electa_503_outage_spends_nothing_of_the_lockout_budget() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
     let sim = ElectaSim::start(ElectaSimConfig::default())
         .await

@@ -154,3 +154,14 @@ pub fn print_report(ok: usize, errors: &HashMap<String, usize>, extra: &str) {
     }
     println!("{line}");
 }
+
+/// Multi-process tests run one at a time: each starts a Redis and 4 worker
+/// processes, and several at once on 2 cores would stall Redis past the
+/// store's operation timeout (then the fleet degrades by design, which is
+/// not what those tests measure).
+static ONE_FLEET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for the other multi-process tests of this binary to finish.
+pub async fn one_fleet_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_FLEET_AT_A_TIME.lock().await
+}
