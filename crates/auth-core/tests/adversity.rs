@@ -47,6 +47,7 @@ async fn a_caller_that_gives_up_leaves_no_lock_behind() {
         .expect("the next caller must not wait for a stranded lock")
         .unwrap();
     let waited = started.elapsed();
+    println!("after a caller gave up, the next caller waited {waited:?}");
     assert_eq!(s.generation(), 1);
     assert_eq!(c.provider().started(), 1, "the login was not repeated");
     assert!(waited < Duration::from_secs(2), "waited {waited:?}");
