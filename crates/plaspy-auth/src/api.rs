@@ -88,7 +88,7 @@ impl PlaspyProvider {
     /// read): a [`PlaspyReply`], or
     ///
     /// * `429`: [`AuthError::Throttled`] with the `Retry-After` seconds;
-    /// * `503` (and other 5xx with the envelope): a retryable
+    /// * `503` (and other 5xx, and `408`, with the envelope): a retryable
     ///   [`AuthError::Api`] whose [`PlaspyCallError`] has the `Retry-After`;
     /// * `401`, `403`, `415`, other 4xx, and a 2xx with `success: false`: a
     ///   non-retryable [`AuthError::Api`] with code = the status and the
@@ -171,7 +171,8 @@ impl PlaspyProvider {
             provider: PROVIDER,
             code: status.as_u16().to_string(),
             message,
-            retryable: status.is_server_error(),
+            // 408: "the request did not complete within the allowed time".
+            retryable: status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT,
             source: Some(Arc::new(typed)),
         }
     }
