@@ -286,3 +286,55 @@ fn docs_error_statuses_on_the_token_call() {
         }
     ));
 }
+
+/// The docs' `GET /api/devices` request replayed against the simulator: the
+/// reply has the documented fields, the same as the docs' example, and the
+/// client's parser reads it.
+#[tokio::test]
+async fn docs_devices_request_replayed_against_the_simulator() {
+    let sim = PlaspySim::start(PlaspySimConfig {
+        accounts: vec![PlaspyAccount {
+            user_name: SEED_USER.to_owned(),
+            api_key: SEED_KEY.to_owned(),
+        }],
+        ..PlaspySimConfig::default()
+    })
+    .await
+    .unwrap();
+    let p = provider(sim.base_url().clone());
+    let http = reqwest::Client::new();
+    let login = http
+        .post(sim.base_url().join("api/Auth/Token").unwrap())
+        .json(&serde_json::json!({"userName": SEED_USER, "apiKey": SEED_KEY}))
+        .send()
+        .await
+        .unwrap();
+    let token: serde_json::Value = login.json().await.unwrap();
+    let token = token["token"].as_str().unwrap();
+    let (method, path, headers, _) = parse_request(&fixture("docs_get_api_devices_request.http"));
+    let mut request = http.request(method.parse().unwrap(), sim.base_url().join(&path).unwrap());
+    for (name, value) in &headers {
+        if !name.eq_ignore_ascii_case("host") {
+            request = request.header(name, value.replace("{token}", token));
+        }
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let reply_headers = response.headers().clone();
+    let body = response.bytes().await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let reply = p.parse_api_response(status, &reply_headers, &body).unwrap();
+    assert_eq!((reply.api_usage, reply.api_daily_usage), (Some(1), Some(1)));
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let documented: serde_json::Value =
+        serde_json::from_str(&fixture("docs_get_api_devices_200.json")).unwrap();
+    assert_eq!(keys(&reply.body), keys(&documented));
+    assert_eq!(
+        keys(&reply.body["devices"][0]),
+        keys(&documented["devices"][0])
+    );
+}
