@@ -5,8 +5,19 @@
 //!
 //! * `GET /api/account/login?v=1` with `username` plus `password` or
 //!   `securekey` as query parameters, or the headers `x-auth-user` plus
-//!   `x-auth-password` (or `x-auth-key`, which the public Python and Ruby SDKs
-//!   send) or `x-auth-securekey`. Success: `200 {"ApiToken":"<32 hex>"}`.
+//!   `x-auth-password` (what the seed's table, the cielo24/Docs repo and all
+//!   five SDKs in Cielo24/SampleCode send; `x-auth-key`, shown by one example
+//!   request on the login page, is accepted too) or `x-auth-securekey`.
+//!   Success: `200 {"ApiToken":"<32 hex>"}`.
+//! * `POST /api/account/login?v=1` with a JSON body `{"username":..,
+//!   "password":..}` or `{"username":..,"securekey":..}`, the form of the
+//!   vendor's OpenAPI description (cielo24/cielo24-openapi, `cielo24.yml`,
+//!   `LoginBody`). Credentials in the body win over query parameters and
+//!   headers. A body that is not a JSON object answers `400
+//!   MISSING_PARAMETER` unless the credentials are found elsewhere.
+//!   [`Cielo24SimConfig::token_field`] chooses the reply's field name:
+//!   `ApiToken` (the seed, default) or `api_token` (the OpenAPI
+//!   `LoginResponse`).
 //! * Errors use cielo24's error format: HTTP 400 with
 //!   `{"ErrorType":"<TYPE>","ErrorComment":"<text>"}` and
 //!   `Content-Type: application/json`.
@@ -21,9 +32,9 @@
 //!
 //! # Ambiguities in the public docs and how this simulator resolves them
 //!
-//! * **Password header.** The login page's table names `x-auth-password`,
-//!   while its own example request and the public SDKs send `x-auth-key`.
-//!   Both are accepted.
+//! * **Password header.** The login page's table, the Docs repo and the
+//!   SDKs name `x-auth-password`, while one example request on the login
+//!   page sends `x-auth-key`. Both are accepted.
 //! * **Both password and secure key given.** The docs say "either"; the
 //!   simulator accepts the login when either one is valid.
 //! * **Unsupported `v`.** Undocumented. The simulator answers
@@ -112,6 +123,21 @@ pub struct Cielo24SimConfig {
     pub accounts: Vec<Cielo24Account>,
     /// A token dies after this long without an accepted call. Default 1 hour.
     pub idle_timeout: Duration,
+    /// The field name of the token in the login reply. Default
+    /// [`TokenField::ApiToken`].
+    pub token_field: TokenField,
+}
+
+/// The field name of the token in the login reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenField {
+    /// `{"ApiToken": ..}`, as the seed and the cielo24/Docs repo show.
+    #[default]
+    ApiToken,
+    /// `{"api_token": ..}`, as cielo24/cielo24-openapi's `LoginResponse`
+    /// names it.
+    SnakeCase,
 }
 
 impl Default for Cielo24SimConfig {
@@ -127,6 +153,7 @@ impl Default for Cielo24SimConfig {
         Self {
             accounts: vec![demo, viewer],
             idle_timeout: Duration::from_secs(3600),
+            token_field: TokenField::ApiToken,
         }
     }
 }
@@ -147,6 +174,7 @@ struct Db {
 struct Shared {
     state: Mutex<Db>,
     idle_timeout: Duration,
+    token_field: TokenField,
     counters: Counters,
 }
 
@@ -185,10 +213,11 @@ impl Cielo24Sim {
                 tokens: HashMap::new(),
             }),
             idle_timeout: config.idle_timeout,
+            token_field: config.token_field,
             counters: Counters::default(),
         });
         let router = Router::new()
-            .route("/api/account/login", get(login))
+            .route("/api/account/login", get(login).post(login))
             .route("/api/account/logout", get(logout))
             .route("/api/account/generate_api_key", get(generate_api_key))
             .route("/api/account/remove_api_key", get(remove_api_key))
@@ -319,31 +348,48 @@ fn check_version(p: &HashMap<String, String>) -> Result<(), Reject> {
     }
 }
 
+/// A text field of a `POST` login's JSON body.
+fn body_field(body: &Option<serde_json::Value>, name: &str) -> Option<String> {
+    body.as_ref()?
+        .get(name)?
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 async fn login(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let p = params(query);
     if let Err(r) = check_version(&p) {
         return reject(r);
     }
-    let username = p
-        .get("username")
-        .cloned()
-        .filter(|u| !u.is_empty())
-        .or_else(|| header_str(&headers, "x-auth-user"));
-    let password = p
-        .get("password")
-        .cloned()
-        .filter(|v| !v.is_empty())
-        .or_else(|| header_str(&headers, "x-auth-password"))
-        .or_else(|| header_str(&headers, "x-auth-key"));
-    let securekey = p
-        .get("securekey")
-        .cloned()
-        .filter(|v| !v.is_empty())
-        .or_else(|| header_str(&headers, "x-auth-securekey"));
+    // The POST form's JSON body (cielo24-openapi `LoginBody`); a GET has none.
+    let body: Option<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .filter(serde_json::Value::is_object);
+    let username = body_field(&body, "username").or_else(|| {
+        p.get("username")
+            .cloned()
+            .filter(|u| !u.is_empty())
+            .or_else(|| header_str(&headers, "x-auth-user"))
+    });
+    let password = body_field(&body, "password").or_else(|| {
+        p.get("password")
+            .cloned()
+            .filter(|v| !v.is_empty())
+            .or_else(|| header_str(&headers, "x-auth-password"))
+            .or_else(|| header_str(&headers, "x-auth-key"))
+    });
+    let securekey = body_field(&body, "securekey").or_else(|| {
+        p.get("securekey")
+            .cloned()
+            .filter(|v| !v.is_empty())
+            .or_else(|| header_str(&headers, "x-auth-securekey"))
+    });
     let Some(username) = username else {
         shared.counters.failed_login("");
         return error(MISSING_PARAMETER, "Missing required parameter: username");
@@ -390,7 +436,10 @@ async fn login(
     );
     drop(state);
     shared.counters.login(&username);
-    ok_json(json!({ "ApiToken": token }))
+    match shared.token_field {
+        TokenField::ApiToken => ok_json(json!({ "ApiToken": token })),
+        TokenField::SnakeCase => ok_json(json!({ "api_token": token })),
+    }
 }
 
 /// Validates `v` and `api_token`, slides the token's idle deadline, and

@@ -43,7 +43,13 @@
 //!   another form would be valid.
 //! * **Logout** (path unverified) accepts the token in the same forms. A
 //!   logout with an unknown or expired token answers `401`; a successful one
-//!   answers `200 {}` and clears the cookie (`Max-Age=0`).
+//!   answers `200 {}` and clears the cookie (`Max-Age=0`). Since the path is
+//!   not in the public record, [`CtcSimConfig::logout_route`] can make it
+//!   answer `404` or `405` instead, as a server without that path would.
+//! * **Login body**: only the `authToken` cookie of a successful login is
+//!   documented (seed 000: "The response will include a cookie with an
+//!   authorization token"), not the body. [`CtcSimConfig::login_body`] sends
+//!   a JSON user summary (default), plain text, an HTML page or nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,6 +116,39 @@ pub struct CtcSimConfig {
     /// behind). It dates the `Date` header and the cookie's `Expires`.
     /// Default zero.
     pub clock_offset: chrono::Duration,
+    /// The body of a successful login (the cookie is always set). Default
+    /// [`LoginBody::Json`].
+    pub login_body: LoginBody,
+    /// How the logout path answers. Default [`LogoutRoute::Available`].
+    pub logout_route: LogoutRoute,
+}
+
+/// The body of a successful login: undocumented, so every form is possible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LoginBody {
+    /// A small JSON user summary, `application/json;charset=UTF-8`.
+    #[default]
+    Json,
+    /// `text/plain` text.
+    PlainText,
+    /// A `text/html` page.
+    Html,
+    /// No body at all.
+    Empty,
+}
+
+/// How `/connect/services/logout` answers (its path is unverified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogoutRoute {
+    /// Logout works as described in the module docs.
+    #[default]
+    Available,
+    /// The path does not exist: `404`, the token stays valid.
+    NotFound,
+    /// The path exists for other methods only: `405`, the token stays valid.
+    MethodNotAllowed,
 }
 
 impl Default for CtcSimConfig {
@@ -123,6 +162,8 @@ impl Default for CtcSimConfig {
             app_keys: vec![DEMO_APP_KEY.to_owned()],
             token_ttl: Some(Duration::from_secs(24 * 3600)),
             clock_offset: chrono::Duration::zero(),
+            login_body: LoginBody::Json,
+            logout_route: LogoutRoute::Available,
         }
     }
 }
@@ -375,24 +416,34 @@ async fn login(
         cookie.push_str(&http_date(at));
     }
     cookie.push_str("; HttpOnly");
-    let body = json!({
-        "user": {
-            "username": account.username,
-            "accountId": account.account_id,
-            "status": "ACTIVE",
-        },
-        "authenticated": true,
-    });
+    let (content_type, body) = match state.config.login_body {
+        LoginBody::Json => (
+            "application/json;charset=UTF-8",
+            json!({
+                "user": {
+                    "username": account.username,
+                    "accountId": account.account_id,
+                    "status": "ACTIVE",
+                },
+                "authenticated": true,
+            })
+            .to_string(),
+        ),
+        LoginBody::PlainText => ("text/plain;charset=UTF-8", "Login successful".to_owned()),
+        LoginBody::Html => (
+            "text/html;charset=UTF-8",
+            "<!DOCTYPE html><html><head><title>CalAmp</title></head><body>Login successful</body></html>"
+                .to_owned(),
+        ),
+        LoginBody::Empty => ("text/plain;charset=UTF-8", String::new()),
+    };
     (
         StatusCode::OK,
         [
-            (
-                header::CONTENT_TYPE,
-                "application/json;charset=UTF-8".to_owned(),
-            ),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (header::SET_COOKIE, cookie),
         ],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
@@ -495,6 +546,11 @@ async fn avl_latest(
 }
 
 async fn logout(State(state): State<Arc<CtcState>>, headers: HeaderMap) -> Response {
+    match state.config.logout_route {
+        LogoutRoute::Available => {}
+        LogoutRoute::NotFound => return not_found().await,
+        LogoutRoute::MethodNotAllowed => return method_not_allowed().await,
+    }
     if let Some(response) = check_app_key(&state, &headers) {
         return response;
     }

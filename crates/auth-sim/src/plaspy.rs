@@ -13,9 +13,21 @@
 //!   starts with), a payload with `unique_name`, `jti`, `nbf`, `iat`, `exp`
 //!   and `iss` claims, and a random 64-byte "signature".
 //! * A protected endpoint, `GET /api/devices`, needing `Authorization: Bearer
-//!   <token>` and answering a JSON array of devices. A missing, unknown or
-//!   expired token answers `401` with an empty body and a `WWW-Authenticate:
-//!   Bearer ..` header, as ASP.NET Core's JWT bearer handler does.
+//!   <token>` and answering the documented envelope (docs.plaspy.com,
+//!   developers/rest_api/devices_api/get__api_devices; plaspy-dev/docs):
+//!   `{"success":true,"apiUsage":<n>,"apiDailyUsage":<n>,"devices":[..]}`,
+//!   each device with `id`, `name`, `description`, `min`, `tags`, `expires`.
+//!   `apiUsage` counts the account's accepted calls, `apiDailyUsage` those of
+//!   the current UTC day.
+//! * Errors of API calls use the documented structure `{"success":false,
+//!   "error":".."}` with the documented statuses (www.plaspy.com/Help/722
+//!   "Rest API", "HTTP Status Code" and "Error handling"): `401` no valid
+//!   token (with a `WWW-Authenticate: Bearer ..` header, as ASP.NET Core's
+//!   JWT bearer handler sends), `403` no permission
+//!   ([`PlaspySim::set_forbidden`]), `415` not JSON (on the token call), `429`
+//!   too many requests ([`PlaspySimConfig::daily_limit`], with
+//!   `Retry-After`), `503` unavailable ([`PlaspySim::set_maintenance`], with
+//!   `Retry-After`, on every path including the token call).
 //!
 //! # Doc facts that are ambiguous, and how the simulator resolves them
 //!
@@ -30,15 +42,19 @@
 //!   (a `DateTime` of unspecified kind), and no `expires` at all.
 //! * **User name matching**: case-insensitive (ASP.NET Identity normalizes
 //!   user names); the API key is compared exactly.
-//! * **Bad requests** answer as ASP.NET Core with `[ApiController]` would: a
-//!   missing or non-JSON content type gives `415` with a problem-details body;
-//!   malformed JSON or a missing/empty field gives `400` with a validation
-//!   problem-details body.
+//! * **Bad requests**: a missing or non-JSON content type gives `415` with the
+//!   documented error structure; malformed JSON or a missing/empty field
+//!   gives `400` with a validation problem-details body, as ASP.NET Core
+//!   with `[ApiController]` would (the `400` body is not documented).
+//! * **Texts of the `error` field** are not documented (except the token
+//!   call's `Invalid API key or username.`); the simulator's are short and
+//!   paraphrase the status table.
 //! * **Token validity** is checked against the simulator's own record of
 //!   issued tokens (a real JWT is validated by signature and `exp`), so
 //!   [`PlaspySim::expire_all_sessions`] can invalidate tokens early.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,6 +127,10 @@ pub struct PlaspySimConfig {
     /// behind). It dates the `Date` header, `expires` and the JWT claims.
     /// Default zero.
     pub clock_offset: chrono::Duration,
+    /// Accepted API calls per account and UTC day; the next ones answer
+    /// `429` with `Retry-After` (seconds to the next UTC midnight). Default
+    /// `None` (no limit).
+    pub daily_limit: Option<u64>,
 }
 
 impl Default for PlaspySimConfig {
@@ -125,6 +145,7 @@ impl Default for PlaspySimConfig {
             expires_format: ExpiresFormat::UtcSeconds,
             clock_offset: chrono::Duration::zero(),
             jwt_exp_claim: true,
+            daily_limit: None,
         }
     }
 }
@@ -142,11 +163,26 @@ struct PlaspyState {
     failure_status: StatusCode,
     tokens: Mutex<HashMap<String, Issued>>,
     counters: Counters,
+    usage: Mutex<HashMap<String, Usage>>,
+    forbidden: AtomicBool,
+    maintenance: Mutex<Option<Duration>>,
+}
+
+/// An account's API usage: all accepted calls, and those of one UTC day.
+#[derive(Debug, Default)]
+struct Usage {
+    total: u64,
+    day: Option<chrono::NaiveDate>,
+    daily: u64,
 }
 
 impl PlaspyState {
     fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn maintenance(&self) -> Option<Duration> {
+        *self.maintenance.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -173,6 +209,9 @@ impl PlaspySim {
             failure_status,
             tokens: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            usage: Mutex::new(HashMap::new()),
+            forbidden: AtomicBool::new(false),
+            maintenance: Mutex::new(None),
         });
         let router = Router::new()
             .route(TOKEN_PATH, post(token).fallback(method_not_allowed))
@@ -207,6 +246,22 @@ impl PlaspySim {
     /// Invalidates every issued token now.
     pub fn expire_all_sessions(&self) {
         self.state.tokens().clear();
+    }
+
+    /// While set, API calls with a valid token answer `403` ("the user
+    /// identified by the token does not have permissions").
+    pub fn set_forbidden(&self, forbidden: bool) {
+        self.state.forbidden.store(forbidden, Ordering::SeqCst);
+    }
+
+    /// While `Some(retry_after)`, every request (the token call included)
+    /// answers `503` with `Retry-After` in whole seconds (rounded up).
+    pub fn set_maintenance(&self, retry_after: Option<Duration>) {
+        *self
+            .state
+            .maintenance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = retry_after;
     }
 
     /// Tokens currently valid.
@@ -339,12 +394,43 @@ fn property<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Optio
         .map(|(_, v)| v)
 }
 
+/// The documented error structure, `{"success":false,"error":".."}`.
+fn envelope_error(status: StatusCode, error: &str) -> Response {
+    json_text(
+        status,
+        json!({"success": false, "error": error}).to_string(),
+    )
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_secs(d: Duration) -> String {
+    d.as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1)
+        .to_string()
+}
+
+/// The `503` answer while the simulator is in maintenance.
+fn unavailable(state: &PlaspyState) -> Option<Response> {
+    let retry_after = state.maintenance()?;
+    let mut response = envelope_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service is temporarily unavailable (overload or scheduled maintenance).",
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs(retry_after)) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Some(response)
+}
+
 async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(response) = unavailable(&state) {
+        return response;
+    }
     if !json_content_type(&headers) {
-        return problem(
+        return envelope_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type",
-            None,
+            "Unsupported media type: the server expects JSON.",
         );
     }
     let parsed: Value = match serde_json::from_slice(&body) {
@@ -458,14 +544,50 @@ async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: 
 }
 
 fn unauthorized(www_authenticate: String) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, www_authenticate)],
-    )
-        .into_response()
+    let mut response = envelope_error(StatusCode::UNAUTHORIZED, "No valid token was provided.");
+    if let Ok(value) = http::HeaderValue::from_str(&www_authenticate) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Counts an accepted call against the account's usage: `(apiUsage,
+/// apiDailyUsage)`, or, past the daily limit, how long until the next UTC
+/// day.
+fn count_usage(state: &PlaspyState, user_name: &str) -> Result<(u64, u64), Duration> {
+    let now = ServerClock::new(state.config.clock_offset).now();
+    let today = now.date_naive();
+    let mut usage = state.usage.lock().unwrap_or_else(|p| p.into_inner());
+    let usage = usage.entry(user_name.to_owned()).or_default();
+    if usage.day != Some(today) {
+        usage.day = Some(today);
+        usage.daily = 0;
+    }
+    if state
+        .config
+        .daily_limit
+        .is_some_and(|limit| usage.daily >= limit)
+    {
+        let midnight = today
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc());
+        let wait = midnight
+            .and_then(|m| (m - now).to_std().ok())
+            .unwrap_or(Duration::from_secs(1));
+        return Err(wait);
+    }
+    usage.total += 1;
+    usage.daily += 1;
+    Ok((usage.total, usage.daily))
 }
 
 async fn devices(State(state): State<Arc<PlaspyState>>, headers: HeaderMap) -> Response {
+    if let Some(response) = unavailable(&state) {
+        return response;
+    }
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -498,13 +620,51 @@ async fn devices(State(state): State<Arc<PlaspyState>>, headers: HeaderMap) -> R
             }
         }
     };
+    if state.forbidden.load(Ordering::SeqCst) {
+        return envelope_error(
+            StatusCode::FORBIDDEN,
+            "The user does not have permissions to make the request.",
+        );
+    }
+    let (api_usage, api_daily_usage) = match count_usage(&state, &user_name) {
+        Ok(usage) => usage,
+        Err(wait) => {
+            let mut response = envelope_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests: the daily API limit was reached.",
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&retry_after_secs(wait)) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    };
     state.counters.call(&user_name);
     json_text(
         StatusCode::OK,
-        json!([
-            {"id": 1001, "name": "Truck 01", "imei": "356938035643809", "active": true},
-            {"id": 1002, "name": "Van 07", "imei": "356938035643817", "active": true},
-        ])
+        json!({
+            "success": true,
+            "apiUsage": api_usage,
+            "apiDailyUsage": api_daily_usage,
+            "devices": [
+                {
+                    "id": "device1001",
+                    "name": "Truck 01",
+                    "description": "Delivery truck",
+                    "min": "5215512345678",
+                    "tags": {"fleet": "north"},
+                    "expires": "2030-12-31T23:59:59Z",
+                },
+                {
+                    "id": "device1002",
+                    "name": "Van 07",
+                    "description": "Service van",
+                    "min": "5215587654321",
+                    "tags": {},
+                    "expires": "2030-12-31T23:59:59Z",
+                },
+            ],
+        })
         .to_string(),
     )
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use auth_sim::Fault;
 use auth_sim::cielo24::{
     Cielo24Account, Cielo24Sim, Cielo24SimConfig, DEMO_PASSWORD, DEMO_SECURE_KEY, DEMO_USERNAME,
-    UNPRIVILEGED_PASSWORD, UNPRIVILEGED_USERNAME,
+    TokenField, UNPRIVILEGED_PASSWORD, UNPRIVILEGED_USERNAME,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -535,4 +535,71 @@ async fn set_password_changes_later_logins() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "issued tokens stay valid");
+}
+
+/// The POST form of cielo24/cielo24-openapi (`LoginBody` as JSON, `v` in the
+/// query) is accepted next to the GET form; the reply field is `ApiToken` by
+/// default and `api_token` with `TokenField::SnakeCase`.
+#[tokio::test]
+async fn post_json_login_and_token_field() {
+    for (token_field, name) in [
+        (TokenField::ApiToken, "ApiToken"),
+        (TokenField::SnakeCase, "api_token"),
+    ] {
+        let sim = Cielo24Sim::start(Cielo24SimConfig {
+            token_field,
+            ..Cielo24SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let login = url(&sim, "/api/account/login");
+        for body in [
+            serde_json::json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}),
+            serde_json::json!({"username": DEMO_USERNAME, "securekey": DEMO_SECURE_KEY}),
+        ] {
+            let resp = reqwest::Client::new()
+                .post(&login)
+                .query(&[("v", "1")])
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let reply: Value = resp.json().await.unwrap();
+            assert!(is_token(reply[name].as_str().unwrap()), "{reply}");
+            assert_eq!(reply.as_object().unwrap().len(), 1, "{reply}");
+        }
+        // A wrong password in the body is LOGIN_INVALID; no body at all is
+        // MISSING_PARAMETER; the GET form still works.
+        let resp = reqwest::Client::new()
+            .post(&login)
+            .query(&[("v", "1")])
+            .json(&serde_json::json!({"username": DEMO_USERNAME, "password": "nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let reply: Value = resp.json().await.unwrap();
+        assert_eq!(reply["ErrorType"], "LOGIN_INVALID");
+        let resp = reqwest::Client::new()
+            .post(&login)
+            .query(&[("v", "1")])
+            .send()
+            .await
+            .unwrap();
+        let reply: Value = resp.json().await.unwrap();
+        assert_eq!(reply["ErrorType"], "MISSING_PARAMETER");
+        let (status, _, body) = get(
+            &login,
+            &[("v", "1")],
+            &[
+                ("x-auth-user", DEMO_USERNAME),
+                ("x-auth-password", DEMO_PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(name), "{body}");
+        assert_eq!(sim.counters().logins(DEMO_USERNAME), 3);
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use auth_sim::Fault;
 use auth_sim::ctc::{
     APP_KEY_HEADER, CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD,
-    DEMO_USERNAME, LOGIN_PATH, LOGOUT_PATH, avl_latest_path,
+    DEMO_USERNAME, LOGIN_PATH, LOGOUT_PATH, LoginBody, LogoutRoute, avl_latest_path,
 };
 use reqwest::{Client, StatusCode};
 
@@ -338,4 +338,67 @@ async fn unknown_paths_and_methods() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn login_body_forms_all_set_the_cookie() {
+    for (login_body, content_type) in [
+        (LoginBody::Json, "application/json"),
+        (LoginBody::PlainText, "text/plain"),
+        (LoginBody::Html, "text/html"),
+        (LoginBody::Empty, "text/plain"),
+    ] {
+        let sim = CtcSim::start(CtcSimConfig {
+            login_body,
+            ..CtcSimConfig::default()
+        })
+        .await
+        .unwrap();
+        let response = login_raw(&sim, DEMO_USERNAME, DEMO_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let (token, _) = auth_cookie(&response);
+        let ct = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(ct.starts_with(content_type), "{login_body:?}: {ct}");
+        let body = response.text().await.unwrap();
+        assert_eq!(body.is_empty(), login_body == LoginBody::Empty);
+        assert!(!body.contains(&token), "{body}");
+        let call = avl(&sim)
+            .header("Cookie", format!("authToken={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(call.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn logout_route_can_be_missing() {
+    for (logout_route, status) in [
+        (LogoutRoute::NotFound, StatusCode::NOT_FOUND),
+        (
+            LogoutRoute::MethodNotAllowed,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        let sim = CtcSim::start(CtcSimConfig {
+            logout_route,
+            ..CtcSimConfig::default()
+        })
+        .await
+        .unwrap();
+        let token = token(&sim).await;
+        let response = Client::new()
+            .post(url(&sim, LOGOUT_PATH))
+            .header(APP_KEY_HEADER, DEMO_APP_KEY)
+            .header("Cookie", format!("authToken={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(sim.logouts(), 0);
+        assert_eq!(sim.active_sessions(), 1);
+    }
 }

@@ -127,7 +127,7 @@ async fn failure_status_is_configurable() {
 #[tokio::test]
 async fn bad_requests_answer_like_aspnet_core() {
     let sim = sim_with(PlaspySimConfig::default()).await;
-    // Form body: 415 problem details.
+    // Form body: 415 with the documented error structure.
     let response = Client::new()
         .post(url(&sim, TOKEN_PATH))
         .form(&[("userName", DEMO_USERNAME), ("apiKey", DEMO_API_KEY)])
@@ -137,11 +137,11 @@ async fn bad_requests_answer_like_aspnet_core() {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
         response.headers()["content-type"],
-        "application/problem+json; charset=utf-8"
+        "application/json; charset=utf-8"
     );
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], 415);
-    assert_eq!(body["title"], "Unsupported Media Type");
+    assert_eq!(body["success"], false);
+    assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
     // Malformed JSON: 400 validation problem.
     let response = Client::new()
         .post(url(&sim, TOKEN_PATH))
@@ -245,8 +245,13 @@ async fn devices_need_a_valid_bearer_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let list: Value = response.json().await.unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["success"], true);
+    assert_eq!(
+        (reply["apiUsage"].as_u64(), reply["apiDailyUsage"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(reply["devices"].as_array().unwrap().len(), 2);
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let response = Client::new()
@@ -261,7 +266,9 @@ async fn devices_need_a_valid_bearer_token() {
         .unwrap()
         .to_owned();
     assert!(challenge.contains("The token expired"), "{challenge}");
-    assert!(response.bytes().await.unwrap().is_empty());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert!(body["error"].is_string(), "{body}");
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
 }
 
@@ -308,4 +315,76 @@ async fn faults_are_injected() {
     .await;
     assert_eq!(response.bytes().await.unwrap().len(), 100_000);
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 0);
+}
+
+/// The documented error statuses of API calls (www.plaspy.com/Help/722),
+/// each with `{"success":false,"error":..}`: 403, 429 and 503 with
+/// `Retry-After`; `apiUsage` and `apiDailyUsage` count accepted calls.
+#[tokio::test]
+async fn documented_error_statuses_and_usage_counters() {
+    let sim = sim_with(PlaspySimConfig {
+        daily_limit: Some(2),
+        ..PlaspySimConfig::default()
+    })
+    .await;
+    let first = token(&sim).await;
+    let devices = url(&sim, DEVICES_PATH);
+    let call = || Client::new().get(&devices).bearer_auth(&first).send();
+    for n in 1..=2u64 {
+        let reply: Value = call().await.unwrap().json().await.unwrap();
+        assert_eq!(reply["apiUsage"].as_u64(), Some(n));
+        assert_eq!(reply["apiDailyUsage"].as_u64(), Some(n));
+    }
+    let response = call().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert!(body["error"].is_string());
+    assert_eq!(sim.counters().calls(DEMO_USERNAME), 2);
+
+    let sim = sim_with(PlaspySimConfig::default()).await;
+    let token = token(&sim).await;
+    let devices = url(&sim, DEVICES_PATH);
+    sim.set_forbidden(true);
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    sim.set_forbidden(false);
+    sim.set_maintenance(Some(Duration::from_millis(1500)));
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    let response = login(
+        &sim,
+        json!({"userName": DEMO_USERNAME, "apiKey": DEMO_API_KEY}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    sim.set_maintenance(None);
+    let response = Client::new()
+        .get(&devices)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

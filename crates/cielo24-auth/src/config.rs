@@ -26,8 +26,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// URL, and URLs end up in web-server access logs, proxy logs and traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CredentialPlacement {
-    /// `x-auth-user` plus `x-auth-password` (or `x-auth-key`) or
-    /// `x-auth-securekey` headers. Default.
+    /// `x-auth-user` plus `x-auth-password` (or `x-auth-key`, see
+    /// [`PasswordHeader`]) or `x-auth-securekey` headers. Default.
     #[default]
     Headers,
     /// `username` plus `password` or `securekey` query parameters.
@@ -36,15 +36,35 @@ pub enum CredentialPlacement {
 
 /// Which header carries a password when credentials go in headers.
 ///
-/// The login page's table names `x-auth-password`; its own example request
-/// and the public Python and Ruby SDKs send `x-auth-key`.
+/// `x-auth-password` is what the login page's parameter table (the seed),
+/// the vendor's Docs repo (cielo24/Docs) and all five official SDKs
+/// (Cielo24/SampleCode: .NET, Java, PHP, Python, Ruby) use. Only one example
+/// request on the login page shows `x-auth-key`; it is offered for servers
+/// that expect it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PasswordHeader {
-    /// `x-auth-password`, as the parameter table documents. Default.
+    /// `x-auth-password`, as the parameter table and the SDKs use. Default.
     #[default]
     XAuthPassword,
-    /// `x-auth-key`, as the example request and the SDKs send.
+    /// `x-auth-key`, as one example request on the login page shows.
     XAuthKey,
+}
+
+/// How the login call is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LoginMethod {
+    /// `GET {base}/api/account/login?v=1` with the credentials where
+    /// [`CredentialPlacement`] puts them (the seed, the Docs repo and the
+    /// SDKs). Default.
+    #[default]
+    Get,
+    /// `POST {base}/api/account/login?v=1` with the JSON body
+    /// `{"username":..,"password":..}` (or `"securekey"`), as the vendor's
+    /// newer OpenAPI description (cielo24/cielo24-openapi) and the SDKs
+    /// generated from it do. [`CredentialPlacement`] does not apply: the
+    /// credentials are in the body, never in the URL.
+    PostJson,
 }
 
 impl PasswordHeader {
@@ -97,6 +117,7 @@ pub struct Cielo24Builder {
     api_version: u32,
     placement: CredentialPlacement,
     password_header: PasswordHeader,
+    login_method: LoginMethod,
     idle_timeout: Duration,
     allow_insecure_http: bool,
 }
@@ -112,6 +133,7 @@ impl Default for Cielo24Builder {
             api_version: DEFAULT_API_VERSION,
             placement: CredentialPlacement::default(),
             password_header: PasswordHeader::default(),
+            login_method: LoginMethod::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             allow_insecure_http: false,
         }
@@ -174,6 +196,12 @@ impl Cielo24Builder {
     /// [`PasswordHeader::XAuthPassword`].
     pub fn password_header(mut self, header: PasswordHeader) -> Self {
         self.password_header = header;
+        self
+    }
+
+    /// How the login call is made. Default [`LoginMethod::Get`].
+    pub fn login_method(mut self, method: LoginMethod) -> Self {
+        self.login_method = method;
         self
     }
 
@@ -263,6 +291,7 @@ impl Cielo24Builder {
             api_version: self.api_version.to_string(),
             placement: self.placement,
             password_header: self.password_header,
+            login_method: self.login_method,
             idle_timeout: self.idle_timeout,
         })
     }

@@ -38,15 +38,18 @@
 //! * Login: `GET {base}/api/account/login?v=1`, credentials in the
 //!   `x-auth-user` and `x-auth-password` / `x-auth-securekey` headers
 //!   (default, see [`CredentialPlacement`]) or as `username`, `password` /
-//!   `securekey` query parameters; reply `{"ApiToken": "<hex>"}`.
+//!   `securekey` query parameters; or, as an option ([`LoginMethod::PostJson`],
+//!   the vendor's OpenAPI description), `POST` with a JSON body. The reply is
+//!   `{"ApiToken": "<hex>"}` or `{"api_token": "<hex>"}`; both are read.
 //! * Errors: HTTP 400 `{"ErrorType": .., "ErrorComment": ..}`, mapped to
 //!   [`AuthError`] with a [`Cielo24Error`] source:
 //!   `LOGIN_INVALID` (and `ACCOUNT_UNPRIVILEGED` at login, which cielo24
 //!   answers for an invalid secure key) become
 //!   [`AuthError::InvalidCredentials`],
 //!   the others [`AuthError::Api`].
-//! * Later calls: `v` and `api_token` query parameters. `BAD_API_TOKEN` (HTTP
-//!   400) or HTTP 401 means "log in again".
+//! * Later calls: `v` and `api_token` query parameters. A `v` already in the
+//!   caller's URL is kept (not sent twice); an `api_token` already there is
+//!   replaced. `BAD_API_TOKEN` (HTTP 400) or HTTP 401 means "log in again".
 //! * Expiry: [`Expiry::Idle`] of one hour; every
 //!   accepted call slides it.
 //! * Logout: `GET {base}/api/account/logout?v=1&api_token=..` (204).
@@ -71,8 +74,8 @@ use std::sync::Arc;
 use url::Url;
 
 pub use config::{
-    Cielo24Builder, CredentialPlacement, DEFAULT_API_VERSION, DEFAULT_IDLE_TIMEOUT, PRODUCTION_URL,
-    PasswordHeader, SANDBOX_URL,
+    Cielo24Builder, CredentialPlacement, DEFAULT_API_VERSION, DEFAULT_IDLE_TIMEOUT, LoginMethod,
+    PRODUCTION_URL, PasswordHeader, SANDBOX_URL,
 };
 pub use error::{Cielo24Error, ErrorType};
 
@@ -103,6 +106,7 @@ pub struct Cielo24Provider {
     api_version: String,
     placement: CredentialPlacement,
     password_header: PasswordHeader,
+    login_method: LoginMethod,
     idle_timeout: Duration,
 }
 
@@ -151,8 +155,16 @@ impl Cielo24Provider {
             return Err(self.error_from(status, headers, body, true));
         }
         let reply: LoginResponse = serde_json::from_slice(body)
-            .map_err(|_| unparsable_success(status, body, "{\"ApiToken\": \"<hex>\"}"))?;
-        let token = reply.api_token.trim();
+            .ok()
+            .filter(LoginResponse::has_token)
+            .ok_or_else(|| {
+                unparsable_success(
+                    status,
+                    body,
+                    "{\"ApiToken\": \"<hex>\"} or {\"api_token\": \"<hex>\"}",
+                )
+            })?;
+        let token = reply.token().trim();
         if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(AuthError::UnexpectedResponse {
                 provider: NAME,
@@ -243,6 +255,43 @@ fn unparsable_success(status: StatusCode, body: &[u8], what: &str) -> AuthError 
     }
 }
 
+impl Cielo24Provider {
+    /// The `POST` form of the login (cielo24/cielo24-openapi, `cielo24.yml`,
+    /// `paths./account/login.post`): `POST {base}/api/account/login?v=1` with
+    /// the JSON body `{"username":..,"password":..}` or
+    /// `{"username":..,"securekey":..}`; the reply is read as for `GET`.
+    async fn login_post(&self, http: &HttpClient) -> Result<NewSession<Cielo24Session>, AuthError> {
+        let secret = self.credential.secret().expose_secret();
+        let body = match self.credential {
+            Credential::Password(_) => protocol::LoginBody {
+                username: &self.username,
+                password: Some(secret),
+                securekey: None,
+            },
+            Credential::SecureKey(_) => protocol::LoginBody {
+                username: &self.username,
+                password: None,
+                securekey: Some(secret),
+            },
+        };
+        let request = http
+            .client()
+            .post(self.endpoint(protocol::LOGIN_PATH))
+            .query(&[(VERSION_PARAM, self.api_version.as_str())])
+            .header(
+                auth_core::reqwest::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            )
+            .json(&body);
+        let response = http.send(NAME, request).await?;
+        let headers = response.headers().clone();
+        let (status, body) = http.read_body(NAME, response).await?;
+        let new = self.parse_login_response(status, &headers, &body)?;
+        tracing::debug!(username = %self.username, "cielo24 login (POST) succeeded");
+        Ok(new)
+    }
+}
+
 fn sensitive(value: &str) -> Result<HeaderValue, AuthError> {
     let mut v = HeaderValue::from_str(value)
         .map_err(|_| AuthError::config("cielo24: a credential is not a valid header value"))?;
@@ -267,6 +316,9 @@ impl Provider for Cielo24Provider {
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<Cielo24Session>, AuthError> {
+        if self.login_method == LoginMethod::PostJson {
+            return self.login_post(http).await;
+        }
         let mut request = http
             .client()
             .get(self.endpoint(protocol::LOGIN_PATH)?)
@@ -330,10 +382,27 @@ impl Provider for Cielo24Provider {
         session: &Session<Cielo24Session>,
         request: RequestBuilder,
     ) -> RequestBuilder {
-        request.query(&[
-            (VERSION_PARAM, self.api_version.as_str()),
-            (TOKEN_PARAM, session.token().expose_secret()),
-        ])
+        let token = session.token().expose_secret();
+        // Inspect a clone: a builder holding an error (or a streamed body)
+        // cannot be taken apart without losing it, so it gets the parameters
+        // appended as before and reports its own error when sent.
+        let Some(probe) = request.try_clone() else {
+            return request.query(&[
+                (VERSION_PARAM, self.api_version.as_str()),
+                (TOKEN_PARAM, token),
+            ]);
+        };
+        let (client, built) = probe.build_split();
+        match built {
+            Ok(mut built) => {
+                protocol::set_auth_query(built.url_mut(), &self.api_version, token);
+                RequestBuilder::from_parts(client, built)
+            }
+            Err(_) => request.query(&[
+                (VERSION_PARAM, self.api_version.as_str()),
+                (TOKEN_PARAM, token),
+            ]),
+        }
     }
 
     fn rejection_needs_body(&self, status: StatusCode) -> bool {

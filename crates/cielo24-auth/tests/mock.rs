@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use auth_core::{AuthError, Authenticated, BackoffPolicy};
 use cielo24_auth::{
     Cielo24Client, Cielo24ClientExt, Cielo24Error, Cielo24Provider, CredentialPlacement, ErrorType,
-    PRODUCTION_URL, PasswordHeader, SANDBOX_URL,
+    LoginMethod, PRODUCTION_URL, PasswordHeader, SANDBOX_URL,
 };
 use mockito::{Matcher, Server};
 use secrecy::SecretString;
@@ -478,4 +478,91 @@ async fn session_debug_hides_the_token() {
     let s = c.session().await.unwrap();
     assert!(!format!("{s:?}").contains(TOKEN_A));
     assert!(!format!("{c:?}").contains(TOKEN_A));
+}
+
+/// The caller's `v` is not sent twice, and an `api_token` already in the URL
+/// is replaced, never duplicated; other parameters keep their order.
+#[tokio::test]
+async fn v_once_and_api_token_replaced() {
+    let mut server = Server::new_async().await;
+    server
+        .mock("GET", "/api/account/login")
+        .match_query(Matcher::Exact("v=1".into()))
+        .with_body(token_body(TOKEN_A))
+        .expect(1)
+        .create_async()
+        .await;
+    let with_both = server
+        .mock("GET", "/api/job/list")
+        .match_query(Matcher::Exact(format!("v=1&job_id=42&api_token={TOKEN_A}")))
+        .with_body("{}")
+        .expect(1)
+        .create_async()
+        .await;
+    let via_query = server
+        .mock("GET", "/api/job/info")
+        .match_query(Matcher::Exact(format!("v=1&job_id=7&api_token={TOKEN_A}")))
+        .with_body("{}")
+        .expect(1)
+        .create_async()
+        .await;
+    let c = client(password_provider(&server));
+    let mut url = c.provider().endpoint("api/job/list");
+    url.set_query(Some("v=1&job_id=42&api_token=stale"));
+    let response = c.send(c.http().client().get(url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    c.get_json("api/job/info", &[("v", "1"), ("job_id", "7")])
+        .await
+        .unwrap();
+    with_both.assert_async().await;
+    via_query.assert_async().await;
+}
+
+/// `LoginMethod::PostJson`: `POST /api/account/login?v=1` with the JSON body
+/// of cielo24-openapi's `LoginBody`, nothing secret in the URL or headers,
+/// and the `api_token` reply field of its `LoginResponse`.
+#[tokio::test]
+async fn post_json_login_request_shape() {
+    for secure in [false, true] {
+        let mut server = Server::new_async().await;
+        let body = if secure {
+            serde_json::json!({"username": "john_doe", "securekey": KEY})
+        } else {
+            serde_json::json!({"username": "john_doe", "password": PW})
+        };
+        let login = server
+            .mock("POST", "/api/account/login")
+            .match_query(Matcher::Exact("v=1".into()))
+            .match_header("content-type", "application/json")
+            .match_header("x-auth-user", Matcher::Missing)
+            .match_header("x-auth-password", Matcher::Missing)
+            .match_header("x-auth-securekey", Matcher::Missing)
+            .match_body(Matcher::Json(body))
+            .match_request(url_is_clean)
+            .with_header("content-type", "application/json")
+            .with_body(format!("{{\"api_token\": \"{TOKEN_A}\"}}"))
+            .expect(1)
+            .create_async()
+            .await;
+        let call = server
+            .mock("GET", "/api/job/list")
+            .match_query(Matcher::Exact(format!("v=1&api_token={TOKEN_A}")))
+            .with_body("{}")
+            .expect(1)
+            .create_async()
+            .await;
+        let builder = Cielo24Provider::builder()
+            .username("john_doe")
+            .base_url(url(&server))
+            .login_method(LoginMethod::PostJson);
+        let builder = if secure {
+            builder.secure_key(SecretString::from(KEY))
+        } else {
+            builder.password(SecretString::from(PW))
+        };
+        let c = client(builder.build().unwrap());
+        c.get_json("api/job/list", &[]).await.unwrap();
+        login.assert_async().await;
+        call.assert_async().await;
+    }
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy, Expiry};
 use auth_sim::Fault;
 use auth_sim::cielo24::{
-    Cielo24Sim, Cielo24SimConfig, DEMO_PASSWORD, DEMO_SECURE_KEY, DEMO_USERNAME,
+    Cielo24Sim, Cielo24SimConfig, DEMO_PASSWORD, DEMO_SECURE_KEY, DEMO_USERNAME, TokenField,
     UNPRIVILEGED_PASSWORD, UNPRIVILEGED_USERNAME,
 };
 use cielo24_auth::{
     Cielo24Builder, Cielo24Client, Cielo24ClientExt, Cielo24Error, Cielo24Provider,
-    CredentialPlacement, ErrorType, PasswordHeader,
+    CredentialPlacement, ErrorType, LoginMethod, PasswordHeader,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -341,4 +341,55 @@ async fn server_faults_become_typed_errors() {
 
     c.session().await.unwrap();
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
+}
+
+/// The POST form of the vendor's OpenAPI description logs in against the
+/// simulator, with a password or a secure key, whichever name the reply
+/// gives the token (`ApiToken` of the seed, `api_token` of the OpenAPI).
+#[tokio::test]
+async fn post_json_login_and_both_reply_field_names() {
+    for token_field in [TokenField::ApiToken, TokenField::SnakeCase] {
+        let sim = Cielo24Sim::start(Cielo24SimConfig {
+            token_field,
+            ..Cielo24SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let forms = [
+            builder(&sim).login_method(LoginMethod::PostJson),
+            Cielo24Provider::builder()
+                .username(DEMO_USERNAME)
+                .secure_key(SecretString::from(DEMO_SECURE_KEY))
+                .login_method(LoginMethod::PostJson)
+                .base_url(sim.base_url().clone()),
+            builder(&sim),
+        ];
+        for (i, b) in forms.into_iter().enumerate() {
+            let c = client(b.build().unwrap());
+            let jobs = c
+                .get_json("api/job/list", &[])
+                .await
+                .unwrap_or_else(|e| panic!("{token_field:?} form {i}: {e}"));
+            assert_eq!(jobs["Username"], DEMO_USERNAME);
+        }
+        assert_eq!(sim.counters().logins(DEMO_USERNAME), 3);
+        assert_eq!(sim.counters().failed_logins(DEMO_USERNAME), 0);
+    }
+}
+
+/// A caller's URL that already holds `v` and a stale `api_token`: the
+/// client keeps the `v` and replaces the token. (Sent twice, the simulator
+/// would read the stale token first and answer `BAD_API_TOKEN` forever.)
+#[tokio::test]
+async fn a_v_and_a_stale_api_token_in_the_callers_url() {
+    let sim = sim().await;
+    let c = client(builder(&sim).build().unwrap());
+    let mut url = c.provider().endpoint("api/job/list");
+    url.set_query(Some("v=1&api_token=0000000000000000000000000000dead"));
+    for _ in 0..3 {
+        let response = c.send(c.http().client().get(url.clone())).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
+    assert_eq!(sim.counters().calls(DEMO_USERNAME), 3);
 }

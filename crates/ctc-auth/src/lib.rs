@@ -18,7 +18,9 @@
 //!   keep being rejected, logins back off (auth-core's
 //!   [`LoginGuard`](auth_core::LoginGuard)) instead of hitting the login API
 //!   on every call.
-//! * **Logout** calls `/connect/services/logout` and forgets the session.
+//! * **Logout** calls `/connect/services/logout` and forgets the session. The
+//!   path is undocumented: a `404` or `405` from it still returns `Ok` (the
+//!   local and stored session are gone) and says so in a `debug` event.
 //!
 //! ```no_run
 //! use ctc_auth::{CtcConfig, CtcProvider, Instance};
@@ -122,27 +124,9 @@ impl CtcProvider {
             return Err(self.error_for(status, headers, body));
         }
         let secrets = self.secrets();
-        if looks_like_html(body) {
-            return Err(unexpected_body(
-                PROVIDER,
-                status,
-                body,
-                "a JSON login summary",
-                &secrets,
-            ));
-        }
-        let mut user = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            parse_json::<serde_json::Value>(
-                PROVIDER,
-                status,
-                body,
-                "a JSON login summary",
-                &secrets,
-            )?
-        };
-        let Some((token, cookie_expires)) = protocol::auth_token_cookie(headers) else {
+        let cookie = protocol::auth_token_cookie(headers);
+        let mut user = login_summary(status, body, cookie.is_some(), &secrets)?;
+        let Some((token, cookie_expires)) = cookie else {
             return Err(AuthError::UnexpectedResponse {
                 provider: PROVIDER,
                 status: Some(status.as_u16()),
@@ -284,6 +268,44 @@ impl CtcProvider {
     }
 }
 
+/// The body of a successful login as JSON. Only the `authToken` cookie is
+/// documented, not the body: with the cookie, a body that is not JSON (plain
+/// text, an HTML page) is kept as `Null` and the login succeeds. Without the
+/// cookie, an unreadable body is the error to report (a login page, a proxy).
+fn login_summary(
+    status: StatusCode,
+    body: &[u8],
+    has_cookie: bool,
+    secrets: &[&SecretString],
+) -> Result<serde_json::Value, AuthError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    if !looks_like_html(body)
+        && let Ok(user) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        return Ok(user);
+    }
+    if has_cookie {
+        tracing::debug!(
+            provider = PROVIDER,
+            bytes = body.len(),
+            "the login body is not JSON; only the authToken cookie is documented, so it is ignored"
+        );
+        return Ok(serde_json::Value::Null);
+    }
+    if looks_like_html(body) {
+        return Err(unexpected_body(
+            PROVIDER,
+            status,
+            body,
+            "a JSON login summary",
+            secrets,
+        ));
+    }
+    parse_json::<serde_json::Value>(PROVIDER, status, body, "a JSON login summary", secrets)
+}
+
 fn error_fields_redacted(
     body: &[u8],
     secrets: &[&SecretString],
@@ -294,6 +316,22 @@ fn error_fields_redacted(
             excerpt(message.as_bytes(), secrets),
         )
     })
+}
+
+/// Whether a logout answer says the (unverified) logout path does not exist
+/// here: `404` or `405`. The session is forgotten locally and in the store
+/// all the same; a `debug` event says the server was not told.
+fn logout_path_missing(status: StatusCode) -> bool {
+    let missing = status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED;
+    if missing {
+        tracing::debug!(
+            provider = PROVIDER,
+            status = status.as_u16(),
+            path = LOGOUT_PATH,
+            "the logout path is not served here (it is undocumented); the session was forgotten locally and in the store, and the token stays valid on the server until it expires"
+        );
+    }
+    missing
 }
 
 /// A cookie `Expires` this close to now (or in the past) is not trusted: the
@@ -344,6 +382,9 @@ impl Provider for CtcProvider {
         let (status, body) = http.read_body(PROVIDER, response).await?;
         // 401: the token is already invalid, which is what logout wants.
         if status.is_success() || status == StatusCode::UNAUTHORIZED {
+            return Ok(());
+        }
+        if logout_path_missing(status) {
             return Ok(());
         }
         Err(self.error_for(status, &headers, &body))

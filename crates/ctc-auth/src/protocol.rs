@@ -13,7 +13,8 @@ pub const AUTH_TOKEN_COOKIE: &str = "authToken";
 pub struct CtcLogin {
     /// The JSON body of the login answer (a user summary; its shape is not
     /// documented, so it is kept as JSON). Any string equal to the token is
-    /// replaced by `"[REDACTED]"`. `Null` when the body was empty.
+    /// replaced by `"[REDACTED]"`. `Null` when the body was empty or not JSON
+    /// (only the `authToken` cookie is documented).
     pub user: Value,
     /// The cookie's expiry, when it had one.
     pub cookie_expires: Option<DateTime<Utc>>,

@@ -442,3 +442,90 @@ fn config_debug_redacts_secrets() {
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("[REDACTED]"));
 }
+
+/// Only the `authToken` cookie of a successful login is documented (seed
+/// 000), not the body: with the cookie, plain text, HTML or nothing is a
+/// success, and the body is not kept.
+#[tokio::test]
+async fn ok_with_the_cookie_and_a_body_that_is_not_json_is_a_success() {
+    for (content_type, body) in [
+        ("text/plain", "Login successful".to_owned()),
+        (
+            "text/html;charset=UTF-8",
+            format!("<!DOCTYPE html><html><body>Welcome {TOKEN}</body></html>"),
+        ),
+        ("application/json", "{\"user\": tru<<<".to_owned()),
+        ("text/plain", String::new()),
+    ] {
+        let mut server = Server::new_async().await;
+        server
+            .mock("POST", "/connect/services/login")
+            .match_query(Matcher::Exact("useAuthToken=true".into()))
+            .match_header("content-type", "application/x-www-form-urlencoded")
+            .match_header("calamp-services-app", APP_KEY)
+            .with_status(200)
+            .with_header("content-type", content_type)
+            .with_header("set-cookie", &format!("authToken={TOKEN}; Path=/"))
+            .with_body(&body)
+            .expect(1)
+            .create_async()
+            .await;
+        let call = server
+            .mock("GET", "/connect/x")
+            .match_header("cookie", format!("authToken={TOKEN}").as_str())
+            .with_status(200)
+            .expect(1)
+            .create_async()
+            .await;
+        let client = client(&server, TokenPlacement::Cookie);
+        let session = client.session().await.unwrap();
+        assert_eq!(session.data().user, serde_json::Value::Null, "{body}");
+        assert_eq!(session.expiry(), Expiry::UntilRejected);
+        let url = client.provider().endpoint("connect/x").unwrap();
+        let response = client.send(client.http().client().get(url)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        call.assert_async().await;
+    }
+}
+
+/// The logout path is undocumented: a 404 or 405 from it is `Ok`, and the
+/// local and stored session are gone all the same.
+#[tokio::test]
+async fn logout_404_or_405_is_ok_and_forgets_the_session() {
+    for status in [404, 405] {
+        let mut server = Server::new_async().await;
+        login_mock(&mut server, &format!("authToken={TOKEN}; Path=/")).await;
+        let logout = server
+            .mock("POST", "/connect/services/logout")
+            .match_header("calamp-services-app", APP_KEY)
+            .match_header("cookie", format!("authToken={TOKEN}").as_str())
+            .with_status(status)
+            .with_header("content-type", "text/html")
+            .with_body("<html><body>Not Found</body></html>")
+            .expect(1)
+            .create_async()
+            .await;
+        let store = Arc::new(MemoryStore::new());
+        let client =
+            Authenticated::builder(CtcProvider::new(config(&server, TokenPlacement::Cookie)))
+                .store(store.clone())
+                .build()
+                .unwrap();
+        client.session().await.unwrap();
+        client.logout().await.unwrap();
+        logout.assert_async().await;
+        assert!(client.cached().is_none(), "{status}");
+        assert!(store.load(client.cache_key()).await.unwrap().is_none());
+    }
+    // Other failures are still errors.
+    let mut server = Server::new_async().await;
+    login_mock(&mut server, &format!("authToken={TOKEN}; Path=/")).await;
+    server
+        .mock("POST", "/connect/services/logout")
+        .with_status(500)
+        .create_async()
+        .await;
+    let client = client(&server, TokenPlacement::Cookie);
+    client.session().await.unwrap();
+    assert!(client.logout().await.is_err());
+}

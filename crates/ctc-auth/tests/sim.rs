@@ -5,8 +5,8 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy, Expiry, RefreshPolicy};
 use auth_sim::Fault;
 use auth_sim::ctc::{
-    CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME,
-    avl_latest_path,
+    CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME, LoginBody,
+    LogoutRoute, avl_latest_path,
 };
 use ctc_auth::{CtcClient, CtcConfig, CtcProvider, Instance, TokenPlacement};
 use secrecy::SecretString;
@@ -361,4 +361,50 @@ async fn a_server_clock_two_hours_ahead_costs_no_rejection() {
         stats.refreshes >= 2,
         "renewed ahead of each expiry: {stats:?}"
     );
+}
+
+/// Seed 000 documents only the cookie of a successful login: every body the
+/// simulator can send (JSON, plain text, HTML, nothing) is a success.
+#[tokio::test]
+async fn login_succeeds_whatever_the_body_next_to_the_cookie() {
+    for login_body in [
+        LoginBody::Json,
+        LoginBody::PlainText,
+        LoginBody::Html,
+        LoginBody::Empty,
+    ] {
+        let sim = sim(CtcSimConfig {
+            login_body,
+            ..CtcSimConfig::default()
+        })
+        .await;
+        let client = client(&sim);
+        assert_eq!(call(&client).await.unwrap().status(), 200, "{login_body:?}");
+        let session = client.session().await.unwrap();
+        assert_eq!(
+            session.data().user.is_null(),
+            login_body != LoginBody::Json,
+            "{login_body:?}"
+        );
+        assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
+    }
+}
+
+/// The logout path is unverified: where it answers 404 or 405, logout is
+/// `Ok` and the client forgets the session (the server keeps it).
+#[tokio::test]
+async fn logout_without_a_logout_path_is_ok() {
+    for logout_route in [LogoutRoute::NotFound, LogoutRoute::MethodNotAllowed] {
+        let sim = sim(CtcSimConfig {
+            logout_route,
+            ..CtcSimConfig::default()
+        })
+        .await;
+        let client = client(&sim);
+        call(&client).await.unwrap();
+        client.logout().await.unwrap();
+        assert!(client.cached().is_none(), "{logout_route:?}");
+        assert_eq!(sim.active_sessions(), 1);
+        assert_eq!(sim.logouts(), 0);
+    }
 }

@@ -14,7 +14,12 @@
 //!   [`Expiry::At`]; auth-core renews the token ahead of that time with one
 //!   login while calls keep using the current token.
 //! * **Calls** made with [`PlaspyClient::send`](auth_core::Authenticated::send)
-//!   carry `Authorization: Bearer <token>`; a `401` means log in again.
+//!   carry `Authorization: Bearer <token>`; a `401` means log in again (and
+//!   only a `401`: `403` is a permission error, not an expired token).
+//!   [`PlaspyClientExt::get_api`] reads the documented reply envelope
+//!   (`success`, `apiUsage`, `apiDailyUsage`, data) and maps `403`, `415`,
+//!   `429` (throttled, with `Retry-After`) and `503` (retryable) to typed
+//!   errors ([`PlaspyProvider::parse_api_response`]).
 //! * **Logout**: Plaspy has no logout endpoint; [`Authenticated::logout`]
 //!   forgets the cached and stored session (the token stays valid on the
 //!   server until it expires).
@@ -38,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod api;
 mod config;
 mod error;
 mod protocol;
@@ -54,6 +60,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+pub use api::{PlaspyCallError, PlaspyClientExt, PlaspyReply};
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIFETIME, PlaspyConfig, PlaspyConfigBuilder};
 pub use error::PlaspyApiError;
 pub use protocol::{ExpirySource, PlaspyLogin};

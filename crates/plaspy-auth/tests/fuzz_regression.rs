@@ -214,3 +214,48 @@ proptest! {
         prop_assert_eq!(typed.status, status.as_u16());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `parse_api_response` never panics, never quotes the API key, and maps
+    /// the documented statuses whatever the body: 429 to `Throttled`, 5xx to
+    /// a retryable error, other failures to a non-retryable one.
+    #[test]
+    fn api_replies_never_panic_or_leak_the_key(
+        status in 100u16..600,
+        error in proptest::option::of("[ -~]{0,80}"),
+        success in proptest::option::of(any::<bool>()),
+        usage in proptest::option::of(0u64..1_000_000),
+        raw in proptest::collection::vec(any::<u8>(), 0..200),
+        as_json in any::<bool>(),
+        retry_after in proptest::option::of(0u64..100_000),
+    ) {
+        let Ok(status) = StatusCode::from_u16(status) else { return Ok(()); };
+        let body = if as_json {
+            let mut v = json!({"apiUsage": usage, "apiDailyUsage": usage});
+            if let Some(s) = success { v["success"] = json!(s); }
+            if let Some(e) = &error { v["error"] = json!(format!("{e} {API_KEY}")); }
+            v.to_string().into_bytes()
+        } else {
+            raw
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(secs) = retry_after {
+            headers.insert(reqwest::header::RETRY_AFTER, secs.to_string().parse().unwrap());
+        }
+        match provider().parse_api_response(status, &headers, &body) {
+            Ok(reply) => prop_assert!(status.is_success(), "{status}: {reply:?}"),
+            Err(err) => {
+                assert_secret_free(&err);
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    prop_assert!(matches!(err, AuthError::Throttled { .. }), "{err:?}");
+                } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+                    prop_assert!(err.is_retryable(), "{status}: {err:?}");
+                } else if status.is_client_error() {
+                    prop_assert!(!err.is_retryable(), "{status}: {err:?}");
+                }
+            }
+        }
+    }
+}

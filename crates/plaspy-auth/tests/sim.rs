@@ -42,8 +42,10 @@ async fn calls_reuse_one_token() {
     for _ in 0..5 {
         let response = call(&client).await.unwrap();
         assert_eq!(response.status(), 200);
-        let list: serde_json::Value = response.json().await.unwrap();
-        assert!(list.is_array());
+        // The documented envelope (plaspy-dev/docs, get__api_devices.md).
+        let reply: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(reply["success"], true);
+        assert!(reply["devices"].is_array(), "{reply}");
     }
     assert_eq!(sim.counters().logins(DEMO_USERNAME), 1);
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 5);
