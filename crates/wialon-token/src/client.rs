@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::config::{WialonConfig, WialonProviderBuilder};
 use crate::protocol::{ErrorReply, LoginInfo, TokenParams, TokenRecord, TokenRecordWire};
-use crate::{LoginFlags, PROVIDER};
+use crate::{LoginFlags, PROVIDER, WialonErrorCode};
 
 /// Wialon `token/login` as an [`auth_core::Provider`]: the session token is
 /// the `eid`, sent as the `sid` query parameter; sessions expire after
@@ -225,10 +225,15 @@ impl Provider for WialonProvider {
             "a core/logout JSON reply",
             &secrets,
         )?;
+        // core/logout answers (help.wialon.com, API reference, core/logout):
+        // 0 logged out, 1 "server connection error" (the session is not
+        // known), 4 "non-authorized user": in each case the session is
+        // gone, which is what logout wanted.
         match ErrorReply::from_value(&value) {
             None => Ok(()),
-            // The session is gone already: that is what logout wanted.
-            Some(error) if error.needs_login() => Ok(()),
+            Some(error) if error.needs_login() || error.code == WialonErrorCode::InvalidInput => {
+                Ok(())
+            }
             Some(error) => Err(error.into_api_error()),
         }
     }

@@ -51,11 +51,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod access;
 mod client;
 mod config;
 mod error;
 mod protocol;
 
+pub use access::TokenAccess;
 pub use auth_core::{AuthError, Authenticated, Session};
 pub use client::{WialonClient, WialonProvider};
 pub use config::{
@@ -68,7 +70,8 @@ pub use protocol::{Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRec
 /// Provider name used in errors and traces.
 pub const PROVIDER: &str = "wialon";
 
-/// Token access flags (`fl` of `token/update`), combinable with `|`.
+/// Token access flags (`fl` of `token/update`) as plain numbers, combinable
+/// with `|`; [`TokenAccess`] is the typed form.
 pub mod token_access {
     /// Online tracking.
     pub const ONLINE_TRACKING: i64 = 0x100;

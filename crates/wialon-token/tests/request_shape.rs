@@ -1,0 +1,118 @@
+//! Exact request shapes and documented replies for the session limits, the
+//! event feed and `core/logout`, against mockito.
+
+use std::collections::HashMap;
+
+use auth_core::{Authenticated, BackoffPolicy};
+use mockito::{Matcher, ServerGuard};
+use serde_json::{Value, json};
+use wialon_token::{WialonClient, WialonError, WialonErrorCode, WialonProvider};
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789ABCDEF0123456789abcdef01234567";
+const EID: &str = "c0ffee00c0ffee00c0ffee00c0ffee01";
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn client(server: &ServerGuard) -> WialonClient {
+    let provider = WialonProvider::builder()
+        .token(TOKEN)
+        .host(server.url())
+        .build()
+        .unwrap();
+    Authenticated::builder(provider)
+        .backoff(BackoffPolicy::none())
+        .build()
+        .unwrap()
+        .into()
+}
+
+async fn login(server: &mut ServerGuard) -> mockito::Mock {
+    server
+        .mock("POST", "/wialon/ajax.html")
+        .match_request(|req| {
+            form(req.body().unwrap()).get("svc").map(String::as_str) == Some("token/login")
+        })
+        .with_header("content-type", "application/json")
+        .with_body(json!({"eid": EID, "au": "demo", "tm": 1_700_000_000}).to_string())
+        .create_async()
+        .await
+}
+
+fn svc_is(svc: &'static str) -> impl Fn(&mockito::Request) -> bool + Send + Sync {
+    move |req| form(req.body().unwrap()).get("svc").map(String::as_str) == Some(svc)
+}
+
+/// help.wialon.com, core/logout: 0 logged out, 1 "server connection error",
+/// 4 "non-authorized user". 1 and 4 mean the session is gone: logout
+/// succeeded; any other code is an error.
+#[tokio::test]
+async fn logout_accepts_every_documented_answer_that_means_gone() {
+    for (body, ok) in [
+        ("{\"error\":0}", true),
+        ("{\"error\":1}", true),
+        ("{\"error\":4}", true),
+        ("{\"error\":5}", false),
+    ] {
+        let mut server = mockito::Server::new_async().await;
+        login(&mut server).await;
+        let c = client(&server);
+        c.session().await.unwrap();
+        let m = server
+            .mock("POST", "/wialon/ajax.html")
+            .match_query(Matcher::UrlEncoded("sid".into(), EID.into()))
+            .match_request(svc_is("core/logout"))
+            .with_header("content-type", "application/json")
+            .with_body(body)
+            .create_async()
+            .await;
+        let result = c.logout().await;
+        m.assert_async().await;
+        if ok {
+            result.unwrap();
+        } else {
+            let err = result.unwrap_err();
+            assert_eq!(
+                err.provider_error::<WialonError>().unwrap().code,
+                WialonErrorCode::RequestFailed
+            );
+        }
+    }
+}
+
+/// The documented codes added since the seed parse to their variants.
+#[tokio::test]
+async fn documented_codes_reach_the_caller_typed() {
+    for (code, expected) in [
+        (-100, WialonErrorCode::InternalNetworkTimeout),
+        (-101, WialonErrorCode::InternalBadNetworkResponse),
+        (11, WialonErrorCode::PasswordResetError),
+        (12, WialonErrorCode::AgroNotLoaded),
+        (14, WialonErrorCode::BillingError),
+        (2006, WialonErrorCode::UnitTransferImpossible),
+        (2008, WialonErrorCode::NoUnitAccessAfterTransfer),
+    ] {
+        let mut server = mockito::Server::new_async().await;
+        login(&mut server).await;
+        let c = client(&server);
+        server
+            .mock("POST", "/wialon/ajax.html")
+            .match_query(Matcher::Any)
+            .match_request(svc_is("core/get_hw_types"))
+            .with_header("content-type", "application/json")
+            .with_body(json!({ "error": code }).to_string())
+            .create_async()
+            .await;
+        let err = c
+            .call::<Value>("core/get_hw_types", &json!({}))
+            .await
+            .unwrap_err();
+        let typed = err
+            .provider_error::<WialonError>()
+            .unwrap_or_else(|| panic!("{code}: {err:?}"));
+        assert_eq!(typed.code, expected);
+        assert_eq!(typed.code.code(), code);
+        assert_eq!(err.is_retryable(), code < 0, "{code}");
+    }
+}
