@@ -56,9 +56,16 @@
 //! | `sid` missing, unknown, logged out or idle too long | `{"error":1}` |
 //! | `token/update` `update`/`delete` of a token the account does not own | `{"error":7}` |
 //!
-//! Errors 9, 10, 1003 (with `reason`), 1011 ... are not produced by the
-//! simulated logic; [`WialonSim::inject_error`] makes the next requests
-//! answer them.
+//! Per-session limits ([`SessionLimits`], on by default, from the public
+//! record): more than 10 `ajax.html` requests of one session in progress at
+//! once answer `{"error":1003,"reason":"LIMIT api_concurrent"}`; more than
+//! 10 `avl_evts` of one session in 10 seconds answer `{"error":10}`; an
+//! optional per-second limit (off by default) answers `{"error":10}`.
+//! [`WialonSimConfig::call_latency`] makes requests overlap.
+//!
+//! Errors 9, 1003 "only one request is allowed at the moment", 1011 ... are
+//! not produced by the simulated logic; [`WialonSim::inject_error`] makes
+//! the next requests answer them.
 //!
 //! # Doc facts that are ambiguous, and how this simulator resolves them
 //!
@@ -103,6 +110,11 @@ use url::Url;
 
 use crate::SimError;
 use crate::common::{Counters, Faults, HEX, SimServer, random_token};
+
+mod limits;
+
+use limits::Limiter;
+pub use limits::{API_CONCURRENT_REASON, LimitReply, SessionLimits};
 
 /// User name of the demo account.
 pub const DEMO_USER: &str = "wialon_demo";
@@ -212,6 +224,12 @@ pub struct WialonSimConfig {
     pub session_idle: Duration,
     /// `wsdk_version` announced at login.
     pub wsdk_version: String,
+    /// Per-session request limits (see [`SessionLimits`]); the default
+    /// follows the public record, [`SessionLimits::off`] disables them.
+    pub limits: SessionLimits,
+    /// How long each `ajax.html` request of a session takes to answer
+    /// (while it holds one of the session's concurrent slots). Default zero.
+    pub call_latency: Duration,
 }
 
 impl Default for WialonSimConfig {
@@ -237,6 +255,8 @@ impl Default for WialonSimConfig {
             }],
             session_idle: DEFAULT_SESSION_IDLE,
             wsdk_version: "1.51".to_owned(),
+            limits: SessionLimits::default(),
+            call_latency: Duration::ZERO,
         }
     }
 }
@@ -306,6 +326,8 @@ struct SimState {
     counters: Counters,
     keep_alives: Mutex<HashMap<String, u64>>,
     injected: Mutex<VecDeque<i64>>,
+    limiter: Limiter,
+    call_latency: Mutex<Duration>,
 }
 
 impl SimState {
@@ -383,6 +405,8 @@ impl WialonSim {
             counters: Counters::default(),
             keep_alives: Mutex::new(HashMap::new()),
             injected: Mutex::new(VecDeque::new()),
+            limiter: Limiter::new(config.limits),
+            call_latency: Mutex::new(config.call_latency),
         });
         let router = Router::new()
             .route("/wialon/ajax.html", get(ajax).post(ajax))
@@ -505,6 +529,25 @@ impl WialonSim {
         tokens
     }
 
+    /// Replaces the per-session limits (e.g. [`SessionLimits::off`]).
+    pub fn set_limits(&self, limits: SessionLimits) {
+        self.state.limiter.set(limits);
+    }
+
+    /// Requests refused so far by a per-session limit.
+    pub fn limit_refusals(&self) -> u64 {
+        self.state.limiter.refused()
+    }
+
+    /// Changes how long each `ajax.html` request of a session takes.
+    pub fn set_call_latency(&self, latency: Duration) {
+        *self
+            .state
+            .call_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = latency;
+    }
+
     /// Makes each of the next `times` `ajax.html` requests (whatever the
     /// service) answer `{"error":code}` (with a `reason` for 1003), before
     /// any other check.
@@ -614,6 +657,23 @@ async fn ajax(
     }
     let fields = Fields::parse(query.as_deref(), &headers, &body);
     let svc = fields.svc.as_deref().unwrap_or("");
+    // Per-session limits apply to the requests of a live session; the slot
+    // is held until the answer is ready.
+    let _slot = match fields.sid.as_deref().filter(|sid| !sid.is_empty()) {
+        Some(sid) if svc != "token/login" && state.data().sessions.contains_key(sid) => {
+            match state.limiter.enter(sid) {
+                Ok(slot) => {
+                    let latency = *state.call_latency.lock().unwrap_or_else(|p| p.into_inner());
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    Some(slot)
+                }
+                Err(refusal) => return json_response(&refusal),
+            }
+        }
+        _ => None,
+    };
     match svc {
         "token/login" => login(&state, &fields),
         "core/search_items" | "core/logout" | "token/list" | "token/update" => {
@@ -1007,6 +1067,12 @@ async fn avl_evts(
     let Some(session) = touch_session(&state, fields.sid.as_deref()) else {
         return error_response(1);
     };
+    if let Err(refusal) = state
+        .limiter
+        .enter_avl_evts(fields.sid.as_deref().unwrap_or(""))
+    {
+        return json_response(&refusal);
+    }
     *state
         .keep_alives
         .lock()
