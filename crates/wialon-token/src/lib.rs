@@ -56,6 +56,7 @@ mod client;
 mod config;
 mod error;
 mod protocol;
+mod retry;
 
 pub use access::TokenAccess;
 pub use auth_core::{AuthError, Authenticated, Session};
@@ -66,6 +67,7 @@ pub use config::{
 };
 pub use error::{WialonError, WialonErrorCode};
 pub use protocol::{Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo};
+pub use retry::LimitRetry;
 
 /// Provider name used in errors and traces.
 pub const PROVIDER: &str = "wialon";

@@ -116,3 +116,62 @@ async fn documented_codes_reach_the_caller_typed() {
         assert_eq!(err.is_retryable(), code < 0, "{code}");
     }
 }
+
+/// A refusal by a per-session limit (1003, 10) is retried: the same request,
+/// at most 3 times more by default, then the refusal is returned.
+#[tokio::test]
+async fn limit_refusals_are_retried_a_bounded_number_of_times() {
+    for body in [
+        "{\"error\":1003,\"reason\":\"LIMIT api_concurrent\"}",
+        "{\"error\":10}",
+    ] {
+        let mut server = mockito::Server::new_async().await;
+        login(&mut server).await;
+        let c = client(&server);
+        let refused = server
+            .mock("POST", "/wialon/ajax.html")
+            .match_query(Matcher::UrlEncoded("sid".into(), EID.into()))
+            .match_header("content-type", "application/x-www-form-urlencoded")
+            .match_request(|req| {
+                let f = form(req.body().unwrap());
+                f.len() == 2
+                    && f.get("svc").map(String::as_str) == Some("core/search_items")
+                    && f.get("params").map(String::as_str) == Some("{\"force\":1}")
+            })
+            .with_header("content-type", "application/json")
+            .with_body(body)
+            .expect(4)
+            .create_async()
+            .await;
+        let started = std::time::Instant::now();
+        let err = c
+            .call::<Value>("core/search_items", &json!({"force": 1}))
+            .await
+            .unwrap_err();
+        refused.assert_async().await;
+        assert!(err.provider_error::<WialonError>().unwrap().is_retryable());
+        // 3 waits of at least 50, 100 and 200 ms.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+    }
+}
+
+/// Other errors are not retried.
+#[tokio::test]
+async fn other_errors_are_not_retried() {
+    let mut server = mockito::Server::new_async().await;
+    login(&mut server).await;
+    let c = client(&server);
+    let m = server
+        .mock("POST", "/wialon/ajax.html")
+        .match_query(Matcher::Any)
+        .match_request(svc_is("core/search_items"))
+        .with_header("content-type", "application/json")
+        .with_body("{\"error\":9}")
+        .expect(1)
+        .create_async()
+        .await;
+    c.call::<Value>("core/search_items", &json!({}))
+        .await
+        .unwrap_err();
+    m.assert_async().await;
+}
