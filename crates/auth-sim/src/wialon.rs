@@ -10,7 +10,9 @@
 //!   wins over a query field of the same name, so `svc` in the query and the
 //!   rest in the body works.
 //! * `GET|POST {base}avl_evts?sid=` (the `sid` may also be in a form body):
-//!   keeps the session alive and answers `{"tm":<now>,"events":[]}`.
+//!   keeps the session alive and answers `{"tm":<now>,"events":[..]}` with
+//!   the events queued for that session since its last `avl_evts`
+//!   ([`WialonSim::push_event`]), clearing the queue.
 //!
 //! Every answer is HTTP 200 with `Content-Type: application/json` exactly
 //! (real servers do so, and public clients compare the header verbatim);
@@ -328,6 +330,8 @@ struct SimState {
     injected: Mutex<VecDeque<i64>>,
     limiter: Limiter,
     call_latency: Mutex<Duration>,
+    /// Events queued per session (`sid`), returned and cleared by `avl_evts`.
+    events: Mutex<HashMap<String, Vec<Value>>>,
 }
 
 impl SimState {
@@ -407,6 +411,7 @@ impl WialonSim {
             injected: Mutex::new(VecDeque::new()),
             limiter: Limiter::new(config.limits),
             call_latency: Mutex::new(config.call_latency),
+            events: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/wialon/ajax.html", get(ajax).post(ajax))
@@ -532,6 +537,44 @@ impl WialonSim {
     /// Replaces the per-session limits (e.g. [`SessionLimits::off`]).
     pub fn set_limits(&self, limits: SessionLimits) {
         self.state.limiter.set(limits);
+    }
+
+    /// Queues `event` (an `avl_evts` event object such as
+    /// `{"i":<item id>,"t":"m"|"u"|"d","d":{..}}`) for every live session of
+    /// `account`; returns how many sessions got it. The next `avl_evts` of
+    /// each session returns it, and clears its queue (help.wialon.com,
+    /// `avl_evts`: "events that have occurred since the last execution of
+    /// this request").
+    pub fn push_event(&self, account: &str, event: Value) -> usize {
+        let sids: Vec<String> = {
+            let idle = self.state.idle();
+            let now = Instant::now();
+            self.state
+                .data()
+                .sessions
+                .iter()
+                .filter(|(_, s)| {
+                    s.account == account && now.saturating_duration_since(s.last_seen) < idle
+                })
+                .map(|(sid, _)| sid.clone())
+                .collect()
+        };
+        let mut events = self.state.events.lock().unwrap_or_else(|p| p.into_inner());
+        for sid in &sids {
+            events.entry(sid.clone()).or_default().push(event.clone());
+        }
+        sids.len()
+    }
+
+    /// Events queued and not yet returned, over all sessions.
+    pub fn queued_events(&self) -> usize {
+        self.state
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     /// Requests refused so far by a per-session limit.
@@ -1079,5 +1122,11 @@ async fn avl_evts(
         .unwrap_or_else(|p| p.into_inner())
         .entry(session.account)
         .or_default() += 1;
-    json_response(&json!({"tm": now_unix(), "events": []}))
+    let events = state
+        .events
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(fields.sid.as_deref().unwrap_or(""))
+        .unwrap_or_default();
+    json_response(&json!({"tm": now_unix(), "events": events}))
 }
