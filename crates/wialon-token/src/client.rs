@@ -242,9 +242,16 @@ impl Provider for WialonProvider {
     fn keep_alive_request(
         &self,
         http: &HttpClient,
-        _session: &Session<LoginInfo>,
+        session: &Session<LoginInfo>,
     ) -> Option<RequestBuilder> {
-        Some(http.client().get(self.config.avl_evts_url.clone()))
+        // POST with a form body `sid=<eid>` (help.wialon.com: requests are
+        // POST with a form Content-Type; the JS SDK and python clients send
+        // `sid` in the body). `authorize` adds the same `sid` to the query.
+        Some(
+            http.client()
+                .post(self.config.avl_evts_url.clone())
+                .form(&[("sid", session.token().expose_secret())]),
+        )
     }
 
     fn authorize(&self, session: &Session<LoginInfo>, request: RequestBuilder) -> RequestBuilder {

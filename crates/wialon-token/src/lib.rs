@@ -55,6 +55,7 @@ mod access;
 mod client;
 mod config;
 mod error;
+mod events;
 mod protocol;
 mod retry;
 
@@ -66,6 +67,7 @@ pub use config::{
     WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
 };
 pub use error::{WialonError, WialonErrorCode};
+pub use events::{WialonEvent, WialonEvents, poll_events_once};
 pub use protocol::{Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo};
 pub use retry::LimitRetry;
 

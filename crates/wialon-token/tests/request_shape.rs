@@ -175,3 +175,37 @@ async fn other_errors_are_not_retried() {
         .unwrap_err();
     m.assert_async().await;
 }
+
+/// `poll_events_once`: POST {host}/avl_evts?sid=<eid>, form Content-Type,
+/// empty body; the reply's events are parsed, unknown fields kept.
+#[tokio::test]
+async fn poll_events_once_request_and_reply() {
+    let mut server = mockito::Server::new_async().await;
+    login(&mut server).await;
+    let c = client(&server);
+    let m = server
+        .mock("POST", "/avl_evts")
+        .match_query(Matcher::UrlEncoded("sid".into(), EID.into()))
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_body("")
+        .with_header("content-type", "application/json")
+        .with_body(
+            json!({"tm": 1_700_000_123, "events": [
+                {"i": 734455, "t": "m", "d": {"tm": 1_700_000_100}},
+                {"i": 12, "t": "d"}
+            ], "units_update": {}})
+            .to_string(),
+        )
+        .create_async()
+        .await;
+    let batch = wialon_token::poll_events_once(&c).await.unwrap();
+    m.assert_async().await;
+    assert_eq!(batch.server_time, 1_700_000_123);
+    assert_eq!(batch.events.len(), 2);
+    assert_eq!(batch.events[0].item_id, 734455);
+    assert_eq!(batch.events[0].kind, "m");
+    assert_eq!(batch.events[0].data["tm"], 1_700_000_100);
+    assert_eq!(batch.events[1].kind, "d");
+    assert!(batch.events[1].data.is_null());
+    assert!(batch.extra.contains_key("units_update"));
+}
