@@ -27,6 +27,7 @@
 //! | `core/logout` | yes | `{"error":0}`, the session is gone |
 //! | `token/list` | yes | array of the account's tokens |
 //! | `token/update` | yes | `callMode` `create`/`update` -> the token object; `delete` -> `{}` |
+//! | `core/batch` | yes | `params` `[{"svc":..,"params":{..}},..]` or `{"params":[..],"flags":0/1}` -> array of results (`{"error":N}` for a failed one; with `flags` 1 the commands after a failure answer 10) |
 //!
 //! # Login response and the `fl` flags
 //!
@@ -113,6 +114,7 @@ use url::Url;
 use crate::SimError;
 use crate::common::{Counters, Faults, HEX, SimServer, random_token};
 
+mod batch;
 mod limits;
 
 use limits::Limiter;
@@ -719,29 +721,49 @@ async fn ajax(
     };
     match svc {
         "token/login" => login(&state, &fields),
-        "core/search_items" | "core/logout" | "token/list" | "token/update" => {
+        "core/search_items" | "core/logout" | "token/list" | "token/update" | "core/batch" => {
             let Some(session) = touch_session(&state, fields.sid.as_deref()) else {
                 return error_response(1);
             };
+            let sid = fields.sid.as_deref().unwrap_or("");
+            if svc == "core/batch" {
+                return match batch::run(&state, &session, sid, fields.params.as_deref()) {
+                    Ok(value) => json_response(&value),
+                    Err(code) => error_response(code),
+                };
+            }
             let Ok(params) = parse_params(fields.params.as_deref()) else {
                 return error_response(4);
             };
-            let result = match svc {
-                "core/search_items" => search_items(&state, &session, params),
-                "core/logout" => logout(&state, fields.sid.as_deref().unwrap_or("")),
-                "token/list" => token_list(&state, &session),
-                _ => token_update(&state, &session, params),
-            };
-            match result {
-                Ok(value) => {
-                    state.counters.call(&session.account);
-                    json_response(&value)
-                }
+            match run_service(&state, &session, sid, svc, params) {
+                Ok(value) => json_response(&value),
                 Err(code) => error_response(code),
             }
         }
         _ => error_response(2),
     }
+}
+
+/// Runs one service of a live session (directly or inside `core/batch`)
+/// and counts it when it succeeds.
+fn run_service(
+    state: &SimState,
+    session: &SessionState,
+    sid: &str,
+    svc: &str,
+    params: Option<Map<String, Value>>,
+) -> Result<Value, i64> {
+    let result = match svc {
+        "core/search_items" => search_items(state, session, params),
+        "core/logout" => logout(state, sid),
+        "token/list" => token_list(state, session),
+        "token/update" => token_update(state, session, params),
+        _ => Err(2),
+    };
+    if result.is_ok() {
+        state.counters.call(&session.account);
+    }
+    result
 }
 
 /// Looks up a session and slides its idle deadline; expired sessions are
