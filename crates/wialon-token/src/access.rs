@@ -7,13 +7,17 @@ bitflags::bitflags! {
     /// Access rights of a token (`fl` of `token/update`; the same value is
     /// in the token settings of a `token/login` reply and of `token/list`).
     ///
-    /// Source: help.wialon.com, API reference, `token/update`
-    /// (<https://help.wialon.com/en/api/user-guide/api-reference/token/update>):
-    /// 0x100 online tracking, 0x200 view access to most data, 0x400
-    /// modification of non-sensitive data, 0x800 modification of sensitive
-    /// data, 0x1000 modification of critical data including message
-    /// deletion, 0x2000 communication, -1 unlimited. Bits not named here are
-    /// kept as sent ([`from_bits_retain`](Self::from_bits_retain)).
+    /// Source: help.wialon.com, API "Data format", "Tokens"
+    /// (<https://help.wialon.com/es/api/user-guide/data-format/tokens>; the
+    /// `fl` parameter of
+    /// <https://help.wialon.com/en/api/user-guide/api-reference/token/update>):
+    /// 0x100 online tracking, 0x200 viewing data, 0x400 modification of
+    /// non-sensitive data, 0x800 modification of sensitive data, 0x1000
+    /// modification of critical data and message deletion, 0x2000
+    /// communication (sending commands), 0x4000 activation codes
+    /// management, -1 unlimited. Each token flag stands for a set of ACL
+    /// bits listed on that page. Bits not named here are kept as sent
+    /// ([`from_bits_retain`](Self::from_bits_retain)).
     ///
     /// ```
     /// use wialon_token::{TokenAccess, TokenParams};
@@ -35,8 +39,10 @@ bitflags::bitflags! {
         const MODIFY_SENSITIVE = 0x800;
         /// Modification of critical data, including message deletion (0x1000).
         const MODIFY_CRITICAL = 0x1000;
-        /// Communication (0x2000).
+        /// Communication: sending commands (0x2000).
         const COMMUNICATION = 0x2000;
+        /// Management of activation codes (0x4000).
+        const ACTIVATION_CODES = 0x4000;
         /// Unlimited access (-1: every bit).
         const FULL = -1;
     }
@@ -97,8 +103,9 @@ mod tests {
             crate::token_access::COMMUNICATION
         );
         assert!(TokenAccess::from_bits_retain(-1).is_full());
-        let odd = TokenAccess::from_bits_retain(0x4100);
-        assert_eq!(odd.bits(), 0x4100);
+        assert_eq!(TokenAccess::ACTIVATION_CODES.bits(), 0x4000);
+        let odd = TokenAccess::from_bits_retain(0x8100);
+        assert_eq!(odd.bits(), 0x8100);
         assert!(odd.contains(TokenAccess::ONLINE_TRACKING));
         let info = TokenInfo {
             access_flags: 0x300,
