@@ -42,6 +42,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Events: `avl_evts` is both the keep-alive and the event feed, and it
+//! clears the events it returns. An application that reads events consumes
+//! [`WialonClient::events`] (built on [`poll_events_once`]) instead of
+//! running `spawn_keep_alive`: the polls keep the session alive.
+//!
+//! Limits: Wialon processes at most 10 requests of one session at once;
+//! [`WialonClient::call`] retries a refusal (10, 1003) with jittered
+//! exponential back-off ([`LimitRetry`]), so a burst queues instead of
+//! failing.
+//!
 //! Errors: a `{"error":N}` reply is a [`WialonError`] (code enum
 //! [`WialonErrorCode`]) carried in [`AuthError`]: at login 4, 7 and 8 (a
 //! malformed, non-activated or unknown token) are
