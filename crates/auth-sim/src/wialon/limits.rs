@@ -26,6 +26,7 @@ pub const API_CONCURRENT_REASON: &str = "LIMIT api_concurrent";
 
 /// What a request refused by a session limit is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LimitReply {
     /// `{"error":10}` ("reached limit of concurrent requests").
     Error10,
@@ -95,6 +96,36 @@ struct PerSession {
     recent_evts: VecDeque<Instant>,
 }
 
+/// Bookkeeping entries kept before stale ones are pruned.
+const PRUNE_ABOVE: usize = 1024;
+
+impl PerSession {
+    /// Nothing in progress and nothing counted in a window.
+    fn is_idle(&self) -> bool {
+        self.in_flight == 0 && self.recent.is_empty() && self.recent_evts.is_empty()
+    }
+
+    /// Whether the entry still matters: a request in progress, or a request
+    /// within the longest window (10 s).
+    fn is_live(&self, now: Instant) -> bool {
+        let window = Duration::from_secs(10);
+        self.in_flight > 0
+            || self
+                .recent
+                .iter()
+                .chain(&self.recent_evts)
+                .any(|t| now.saturating_duration_since(*t) < window)
+    }
+}
+
+/// Drops the entries of sessions that no longer count against any limit.
+fn prune(sessions: &mut HashMap<String, PerSession>) {
+    if sessions.len() > PRUNE_ABOVE {
+        let now = Instant::now();
+        sessions.retain(|_, s| s.is_live(now));
+    }
+}
+
 /// Limit bookkeeping, per `sid`.
 #[derive(Debug)]
 pub(super) struct Limiter {
@@ -115,6 +146,9 @@ impl Drop for Slot {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = sessions.get_mut(&self.sid) {
             s.in_flight = s.in_flight.saturating_sub(1);
+            if s.is_idle() {
+                sessions.remove(&self.sid);
+            }
         }
     }
 }
@@ -168,6 +202,7 @@ impl Limiter {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut sessions);
         let s = sessions.entry(sid.to_owned()).or_default();
         if limits
             .max_concurrent_per_session
@@ -199,6 +234,7 @@ impl Limiter {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut sessions);
         let s = sessions.entry(sid.to_owned()).or_default();
         if admit(
             &mut s.recent_evts,
@@ -210,5 +246,28 @@ impl Limiter {
             drop(sessions);
             Err(self.refuse(&limits.rate_reply))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bookkeeping_of_finished_sessions_is_dropped() {
+        let limiter = Limiter::new(SessionLimits::default());
+        drop(limiter.enter("a").unwrap());
+        // No window is counted for ajax.html by default: nothing is kept.
+        assert!(limiter.sessions.lock().unwrap().is_empty());
+        // avl_evts is counted for 10 s; stale entries go once there are many.
+        limiter.enter_avl_evts("b").unwrap();
+        assert_eq!(limiter.sessions.lock().unwrap().len(), 1);
+        let mut sessions = limiter.sessions.lock().unwrap();
+        for i in 0..=PRUNE_ABOVE {
+            sessions.insert(format!("old{i}"), PerSession::default());
+        }
+        prune(&mut sessions);
+        assert_eq!(sessions.len(), 1, "only the live entry stays");
+        assert!(sessions.contains_key("b"));
     }
 }
