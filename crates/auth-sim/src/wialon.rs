@@ -10,7 +10,9 @@
 //!   wins over a query field of the same name, so `svc` in the query and the
 //!   rest in the body works.
 //! * `GET|POST {base}avl_evts?sid=` (the `sid` may also be in a form body):
-//!   keeps the session alive and answers `{"tm":<now>,"events":[]}`.
+//!   keeps the session alive and answers `{"tm":<now>,"events":[..]}` with
+//!   the events queued for that session since its last `avl_evts`
+//!   ([`WialonSim::push_event`]), clearing the queue.
 //!
 //! Every answer is HTTP 200 with `Content-Type: application/json` exactly
 //! (real servers do so, and public clients compare the header verbatim);
@@ -25,6 +27,7 @@
 //! | `core/logout` | yes | `{"error":0}`, the session is gone |
 //! | `token/list` | yes | array of the account's tokens |
 //! | `token/update` | yes | `callMode` `create`/`update` -> the token object; `delete` -> `{}` |
+//! | `core/batch` | yes | `params` `[{"svc":..,"params":{..}},..]` or `{"params":[..],"flags":0/1}` -> array of results (`{"error":N}` for a failed one; with `flags` 1 the commands after a failure answer 10) |
 //!
 //! # Login response and the `fl` flags
 //!
@@ -57,9 +60,16 @@
 //! | `sid` missing, unknown, logged out or idle too long | `{"error":1}` |
 //! | `token/update` `update`/`delete` of a token the account does not own | `{"error":7}` |
 //!
-//! Errors 9, 10, 1003 (with `reason`), 1011 ... are not produced by the
-//! simulated logic; [`WialonSim::inject_error`] makes the next requests
-//! answer them.
+//! Per-session limits ([`SessionLimits`], on by default, from the public
+//! record): more than 10 `ajax.html` requests of one session in progress at
+//! once answer `{"error":1003,"reason":"LIMIT api_concurrent"}`; more than
+//! 10 `avl_evts` of one session in 10 seconds answer `{"error":10}`; an
+//! optional per-second limit (off by default) answers `{"error":10}`.
+//! [`WialonSimConfig::call_latency`] makes requests overlap.
+//!
+//! Errors 9, 1003 "only one request is allowed at the moment", 1011 ... are
+//! not produced by the simulated logic; [`WialonSim::inject_error`] makes
+//! the next requests answer them.
 //!
 //! # Doc facts that are ambiguous, and how this simulator resolves them
 //!
@@ -104,6 +114,12 @@ use url::Url;
 
 use crate::SimError;
 use crate::common::{Counters, Faults, HEX, SimServer, random_token};
+
+mod batch;
+mod limits;
+
+use limits::Limiter;
+pub use limits::{API_CONCURRENT_REASON, LimitReply, SessionLimits};
 
 /// User name of the demo account.
 pub const DEMO_USER: &str = "wialon_demo";
@@ -213,6 +229,12 @@ pub struct WialonSimConfig {
     pub session_idle: Duration,
     /// `wsdk_version` announced at login.
     pub wsdk_version: String,
+    /// Per-session request limits (see [`SessionLimits`]); the default
+    /// follows the public record, [`SessionLimits::off`] disables them.
+    pub limits: SessionLimits,
+    /// How long each `ajax.html` request of a session takes to answer
+    /// (while it holds one of the session's concurrent slots). Default zero.
+    pub call_latency: Duration,
 }
 
 impl Default for WialonSimConfig {
@@ -238,6 +260,8 @@ impl Default for WialonSimConfig {
             }],
             session_idle: DEFAULT_SESSION_IDLE,
             wsdk_version: "1.51".to_owned(),
+            limits: SessionLimits::default(),
+            call_latency: Duration::ZERO,
         }
     }
 }
@@ -307,6 +331,10 @@ struct SimState {
     counters: Counters,
     keep_alives: Mutex<HashMap<String, u64>>,
     injected: Mutex<VecDeque<i64>>,
+    limiter: Limiter,
+    call_latency: Mutex<Duration>,
+    /// Events queued per session (`sid`), returned and cleared by `avl_evts`.
+    events: Mutex<HashMap<String, Vec<Value>>>,
 }
 
 impl SimState {
@@ -384,6 +412,9 @@ impl WialonSim {
             counters: Counters::default(),
             keep_alives: Mutex::new(HashMap::new()),
             injected: Mutex::new(VecDeque::new()),
+            limiter: Limiter::new(config.limits),
+            call_latency: Mutex::new(config.call_latency),
+            events: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/wialon/ajax.html", get(ajax).post(ajax))
@@ -506,6 +537,63 @@ impl WialonSim {
         tokens
     }
 
+    /// Replaces the per-session limits (e.g. [`SessionLimits::off`]).
+    pub fn set_limits(&self, limits: SessionLimits) {
+        self.state.limiter.set(limits);
+    }
+
+    /// Queues `event` (an `avl_evts` event object such as
+    /// `{"i":<item id>,"t":"m"|"u"|"d","d":{..}}`) for every live session of
+    /// `account`; returns how many sessions got it. The next `avl_evts` of
+    /// each session returns it, and clears its queue (help.wialon.com,
+    /// `avl_evts`: "events that have occurred since the last execution of
+    /// this request").
+    pub fn push_event(&self, account: &str, event: Value) -> usize {
+        let sids: Vec<String> = {
+            let idle = self.state.idle();
+            let now = Instant::now();
+            self.state
+                .data()
+                .sessions
+                .iter()
+                .filter(|(_, s)| {
+                    s.account == account && now.saturating_duration_since(s.last_seen) < idle
+                })
+                .map(|(sid, _)| sid.clone())
+                .collect()
+        };
+        let mut events = self.state.events.lock().unwrap_or_else(|p| p.into_inner());
+        for sid in &sids {
+            events.entry(sid.clone()).or_default().push(event.clone());
+        }
+        sids.len()
+    }
+
+    /// Events queued and not yet returned, over all sessions.
+    pub fn queued_events(&self) -> usize {
+        self.state
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// Requests refused so far by a per-session limit.
+    pub fn limit_refusals(&self) -> u64 {
+        self.state.limiter.refused()
+    }
+
+    /// Changes how long each `ajax.html` request of a session takes.
+    pub fn set_call_latency(&self, latency: Duration) {
+        *self
+            .state
+            .call_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = latency;
+    }
+
     /// Makes each of the next `times` `ajax.html` requests (whatever the
     /// service) answer `{"error":code}` (with a `reason` for 1003), before
     /// any other check.
@@ -615,31 +703,68 @@ async fn ajax(
     }
     let fields = Fields::parse(query.as_deref(), &headers, &body);
     let svc = fields.svc.as_deref().unwrap_or("");
+    // Per-session limits apply to the requests of a live session; the slot
+    // is held until the answer is ready.
+    let _slot = match fields.sid.as_deref().filter(|sid| !sid.is_empty()) {
+        Some(sid) if svc != "token/login" && state.data().sessions.contains_key(sid) => {
+            match state.limiter.enter(sid) {
+                Ok(slot) => {
+                    let latency = *state.call_latency.lock().unwrap_or_else(|p| p.into_inner());
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    Some(slot)
+                }
+                Err(refusal) => return json_response(&refusal),
+            }
+        }
+        _ => None,
+    };
     match svc {
         "token/login" => login(&state, &fields),
-        "core/search_items" | "core/logout" | "token/list" | "token/update" => {
+        "core/search_items" | "core/logout" | "token/list" | "token/update" | "core/batch" => {
             let Some(session) = touch_session(&state, fields.sid.as_deref()) else {
                 return error_response(1);
             };
+            let sid = fields.sid.as_deref().unwrap_or("");
+            if svc == "core/batch" {
+                return match batch::run(&state, &session, sid, fields.params.as_deref()) {
+                    Ok(value) => json_response(&value),
+                    Err(code) => error_response(code),
+                };
+            }
             let Ok(params) = parse_params(fields.params.as_deref()) else {
                 return error_response(4);
             };
-            let result = match svc {
-                "core/search_items" => search_items(&state, &session, params),
-                "core/logout" => logout(&state, fields.sid.as_deref().unwrap_or("")),
-                "token/list" => token_list(&state, &session),
-                _ => token_update(&state, &session, params),
-            };
-            match result {
-                Ok(value) => {
-                    state.counters.call(&session.account);
-                    json_response(&value)
-                }
+            match run_service(&state, &session, sid, svc, params) {
+                Ok(value) => json_response(&value),
                 Err(code) => error_response(code),
             }
         }
         _ => error_response(2),
     }
+}
+
+/// Runs one service of a live session (directly or inside `core/batch`)
+/// and counts it when it succeeds.
+fn run_service(
+    state: &SimState,
+    session: &SessionState,
+    sid: &str,
+    svc: &str,
+    params: Option<Map<String, Value>>,
+) -> Result<Value, i64> {
+    let result = match svc {
+        "core/search_items" => search_items(state, session, params),
+        "core/logout" => logout(state, sid),
+        "token/list" => token_list(state, session),
+        "token/update" => token_update(state, session, params),
+        _ => Err(2),
+    };
+    if result.is_ok() {
+        state.counters.call(&session.account);
+    }
+    result
 }
 
 /// Looks up a session and slides its idle deadline; expired sessions are
@@ -1015,11 +1140,23 @@ async fn avl_evts(
     let Some(session) = touch_session(&state, fields.sid.as_deref()) else {
         return error_response(1);
     };
+    if let Err(refusal) = state
+        .limiter
+        .enter_avl_evts(fields.sid.as_deref().unwrap_or(""))
+    {
+        return json_response(&refusal);
+    }
     *state
         .keep_alives
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .entry(session.account)
         .or_default() += 1;
-    json_response(&json!({"tm": now_unix(), "events": []}))
+    let events = state
+        .events
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(fields.sid.as_deref().unwrap_or(""))
+        .unwrap_or_default();
+    json_response(&json!({"tm": now_unix(), "events": events}))
 }

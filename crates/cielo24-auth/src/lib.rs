@@ -276,7 +276,7 @@ impl Cielo24Provider {
         };
         let request = http
             .client()
-            .post(self.endpoint(protocol::LOGIN_PATH))
+            .post(self.endpoint(protocol::LOGIN_PATH)?)
             .query(&[(VERSION_PARAM, self.api_version.as_str())])
             .header(
                 auth_core::reqwest::header::ACCEPT,

@@ -507,7 +507,7 @@ async fn v_once_and_api_token_replaced() {
         .create_async()
         .await;
     let c = client(password_provider(&server));
-    let mut url = c.provider().endpoint("api/job/list");
+    let mut url = c.provider().endpoint("api/job/list").unwrap();
     url.set_query(Some("v=1&job_id=42&api_token=stale"));
     let response = c.send(c.http().client().get(url)).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -384,7 +384,7 @@ async fn post_json_login_and_both_reply_field_names() {
 async fn a_v_and_a_stale_api_token_in_the_callers_url() {
     let sim = sim().await;
     let c = client(builder(&sim).build().unwrap());
-    let mut url = c.provider().endpoint("api/job/list");
+    let mut url = c.provider().endpoint("api/job/list").unwrap();
     url.set_query(Some("v=1&api_token=0000000000000000000000000000dead"));
     for _ in 0..3 {
         let response = c.send(c.http().client().get(url.clone())).await.unwrap();

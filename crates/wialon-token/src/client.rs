@@ -18,7 +18,8 @@ use url::Url;
 
 use crate::config::{WialonConfig, WialonProviderBuilder};
 use crate::protocol::{ErrorReply, LoginInfo, TokenParams, TokenRecord, TokenRecordWire};
-use crate::{LoginFlags, PROVIDER};
+use crate::retry::LimitRetry;
+use crate::{LoginFlags, PROVIDER, WialonError, WialonErrorCode};
 
 /// Wialon `token/login` as an [`auth_core::Provider`]: the session token is
 /// the `eid`, sent as the `sid` query parameter; sessions expire after
@@ -257,10 +258,15 @@ impl Provider for WialonProvider {
             "a core/logout JSON reply",
             &secrets,
         )?;
+        // core/logout answers (help.wialon.com, API reference, core/logout):
+        // 0 logged out, 1 "server connection error" (the session is not
+        // known), 4 "non-authorized user": in each case the session is
+        // gone, which is what logout wanted.
         match ErrorReply::from_value(&value) {
             None => Ok(()),
-            // The session is gone already: that is what logout wanted.
-            Some(error) if error.needs_login() => Ok(()),
+            Some(error) if error.needs_login() || error.code == WialonErrorCode::InvalidInput => {
+                Ok(())
+            }
             Some(error) => Err(error.into_api_error()),
         }
     }
@@ -268,9 +274,16 @@ impl Provider for WialonProvider {
     fn keep_alive_request(
         &self,
         http: &HttpClient,
-        _session: &Session<LoginInfo>,
+        session: &Session<LoginInfo>,
     ) -> Option<RequestBuilder> {
-        Some(http.client().get(self.config.avl_evts_url.clone()))
+        // POST with a form body `sid=<eid>` (help.wialon.com: requests are
+        // POST with a form Content-Type; the JS SDK and python clients send
+        // `sid` in the body). `authorize` adds the same `sid` to the query.
+        Some(
+            http.client()
+                .post(self.config.avl_evts_url.clone())
+                .form(&[("sid", session.token().expose_secret())]),
+        )
     }
 
     fn authorize(&self, session: &Session<LoginInfo>, request: RequestBuilder) -> RequestBuilder {
@@ -296,6 +309,7 @@ impl Provider for WialonProvider {
 #[derive(Clone)]
 pub struct WialonClient {
     auth: Authenticated<WialonProvider>,
+    limit_retry: LimitRetry,
 }
 
 impl fmt::Debug for WialonClient {
@@ -314,7 +328,10 @@ impl Deref for WialonClient {
 
 impl From<Authenticated<WialonProvider>> for WialonClient {
     fn from(auth: Authenticated<WialonProvider>) -> Self {
-        Self { auth }
+        Self {
+            auth,
+            limit_retry: LimitRetry::default(),
+        }
     }
 }
 
@@ -322,9 +339,21 @@ impl WialonClient {
     /// A client with default HTTP settings and an in-memory session cache.
     /// Use [`Authenticated::builder`] and `WialonClient::from` for more.
     pub fn new(provider: WialonProvider) -> Result<Self, AuthError> {
-        Ok(Self {
-            auth: Authenticated::new(provider)?,
-        })
+        Ok(Self::from(Authenticated::new(provider)?))
+    }
+
+    /// Replaces how requests refused by a per-session limit (10, 1003)
+    /// are retried (default [`LimitRetry::default`]: 3 retries from 100 ms;
+    /// [`LimitRetry::none`] returns the refusal at once).
+    #[must_use]
+    pub fn with_limit_retry(mut self, retry: LimitRetry) -> Self {
+        self.limit_retry = retry;
+        self
+    }
+
+    /// How requests refused by a per-session limit are retried.
+    pub fn limit_retry(&self) -> LimitRetry {
+        self.limit_retry
     }
 
     /// The underlying [`Authenticated`] client.
@@ -339,6 +368,13 @@ impl WialonClient {
     /// and sent as `sid`; an invalid-session reply (1 or 1011) logs in again
     /// and retries once; any other `{"error":N}` reply is
     /// [`AuthError::Api`] carrying a [`WialonError`](crate::WialonError).
+    ///
+    /// A refusal by a per-session limit (10 "reached limit of concurrent
+    /// requests", 1003 "only one request is allowed at the moment": the
+    /// request was not executed) is retried with jittered exponential
+    /// back-off as set by [`with_limit_retry`](Self::with_limit_retry)
+    /// (default 3 retries from 100 ms), so a burst of calls on one session
+    /// queues instead of failing.
     pub async fn call<T: DeserializeOwned>(
         &self,
         svc: &str,
@@ -355,7 +391,8 @@ impl WialonClient {
         })
     }
 
-    /// Sends `svc`, returns the reply as JSON after the error check.
+    /// Sends `svc`, returns the reply as JSON after the error check;
+    /// refusals by a per-session limit are retried (see [`LimitRetry`]).
     /// `quote_body`: whether an unparsable body may be quoted in the error
     /// (not for token management, whose requests and replies carry tokens:
     /// those go through the client's own HTTP client, never one the
@@ -369,7 +406,28 @@ impl WialonClient {
         let params = serde_json::to_string(params).map_err(|e| {
             AuthError::config(format!("the {svc} params cannot be serialized: {e}"))
         })?;
-        let request = self.provider().ajax_request(self.http(), svc, &params);
+        let mut retry = 0;
+        loop {
+            match self.call_value_once(svc, &params, quote_body).await {
+                Err(error) if retry < self.limit_retry.max_retries && is_limit_refusal(&error) => {
+                    let wait = self.limit_retry.delay(retry);
+                    tracing::debug!(svc, retry, ?wait, "wialon session limit: retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`call_value`](Self::call_value).
+    async fn call_value_once(
+        &self,
+        svc: &str,
+        params: &str,
+        quote_body: bool,
+    ) -> Result<Value, AuthError> {
+        let request = self.provider().ajax_request(self.http(), svc, params);
         let response = if quote_body {
             self.auth.send(request).await?
         } else {
@@ -446,6 +504,13 @@ impl WialonClient {
             serde_json::from_value(value).map_err(|e| token_shape_error("token/update", &e))?;
         Ok(wire.into())
     }
+}
+
+/// Whether `error` is a refusal by a per-session limit (10, 1003).
+fn is_limit_refusal(error: &AuthError) -> bool {
+    error
+        .provider_error::<WialonError>()
+        .is_some_and(|e| e.code.is_session_limit())
 }
 
 /// A shape error for a reply carrying tokens: no quote of the value.

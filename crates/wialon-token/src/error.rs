@@ -6,9 +6,21 @@ use std::sync::Arc;
 use auth_core::AuthError;
 
 /// A Wialon error code, as in `{"error":N}`.
+///
+/// Sources: the error tables of the Remote API docs
+/// (<https://sdk.wialon.com/wiki/en/sidebar/remoteapi/apiref/errors/errors>,
+/// which adds 11, 14, 1006, 2006 and 2008 to the older Wialon Local tables)
+/// and help.wialon.com "Error codes"
+/// (<https://help.wialon.com/ru/api/user-guide/error-codes>, which adds -100,
+/// -101 and 12). Codes not listed there are [`Other`](Self::Other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WialonErrorCode {
+    /// -100: internal error, network timeout (help.wialon.com "Error codes").
+    InternalNetworkTimeout,
+    /// -101: internal error, invalid network response (help.wialon.com
+    /// "Error codes").
+    InternalBadNetworkResponse,
     /// 1: invalid session (log in again).
     InvalidSession,
     /// 2: invalid service name.
@@ -29,6 +41,12 @@ pub enum WialonErrorCode {
     AuthServerUnavailable,
     /// 10: reached limit of concurrent requests.
     ConcurrentRequestLimit,
+    /// 11: password reset error (sdk.wialon.com errors table).
+    PasswordResetError,
+    /// 12: the agro subsystem is not loaded (help.wialon.com "Error codes").
+    AgroNotLoaded,
+    /// 14: billing error (sdk.wialon.com errors table).
+    BillingError,
     /// 1001: no messages for the selected interval.
     NoMessages,
     /// 1002: item with such unique property already exists, or billing
@@ -44,6 +62,12 @@ pub enum WialonErrorCode {
     TwoFactorAttempts,
     /// 1011: your IP has changed or the session has expired (log in again).
     IpChangedOrSessionExpired,
+    /// 2006: the unit cannot be transferred to this account (sdk.wialon.com
+    /// errors table).
+    UnitTransferImpossible,
+    /// 2008: the user has no access to the unit (after its transfer to a new
+    /// account; sdk.wialon.com errors table).
+    NoUnitAccessAfterTransfer,
     /// 2014: the user is a creator of system objects and cannot be bound to a
     /// new account.
     CreatorCannotBeBound,
@@ -57,6 +81,8 @@ impl WialonErrorCode {
     /// The code for a number.
     pub fn from_code(code: i64) -> Self {
         match code {
+            -100 => Self::InternalNetworkTimeout,
+            -101 => Self::InternalBadNetworkResponse,
             1 => Self::InvalidSession,
             2 => Self::InvalidService,
             3 => Self::InvalidResult,
@@ -67,6 +93,9 @@ impl WialonErrorCode {
             8 => Self::InvalidCredentials,
             9 => Self::AuthServerUnavailable,
             10 => Self::ConcurrentRequestLimit,
+            11 => Self::PasswordResetError,
+            12 => Self::AgroNotLoaded,
+            14 => Self::BillingError,
             1001 => Self::NoMessages,
             1002 => Self::ItemExists,
             1003 => Self::OneRequestAtATime,
@@ -74,6 +103,8 @@ impl WialonErrorCode {
             1005 => Self::ExecutionTimeLimit,
             1006 => Self::TwoFactorAttempts,
             1011 => Self::IpChangedOrSessionExpired,
+            2006 => Self::UnitTransferImpossible,
+            2008 => Self::NoUnitAccessAfterTransfer,
             2014 => Self::CreatorCannotBeBound,
             2015 => Self::SensorInUse,
             other => Self::Other(other),
@@ -83,6 +114,8 @@ impl WialonErrorCode {
     /// The number.
     pub fn code(self) -> i64 {
         match self {
+            Self::InternalNetworkTimeout => -100,
+            Self::InternalBadNetworkResponse => -101,
             Self::InvalidSession => 1,
             Self::InvalidService => 2,
             Self::InvalidResult => 3,
@@ -93,6 +126,9 @@ impl WialonErrorCode {
             Self::InvalidCredentials => 8,
             Self::AuthServerUnavailable => 9,
             Self::ConcurrentRequestLimit => 10,
+            Self::PasswordResetError => 11,
+            Self::AgroNotLoaded => 12,
+            Self::BillingError => 14,
             Self::NoMessages => 1001,
             Self::ItemExists => 1002,
             Self::OneRequestAtATime => 1003,
@@ -100,6 +136,8 @@ impl WialonErrorCode {
             Self::ExecutionTimeLimit => 1005,
             Self::TwoFactorAttempts => 1006,
             Self::IpChangedOrSessionExpired => 1011,
+            Self::UnitTransferImpossible => 2006,
+            Self::NoUnitAccessAfterTransfer => 2008,
             Self::CreatorCannotBeBound => 2014,
             Self::SensorInUse => 2015,
             Self::Other(n) => n,
@@ -109,6 +147,8 @@ impl WialonErrorCode {
     /// The documented meaning.
     pub fn description(self) -> &'static str {
         match self {
+            Self::InternalNetworkTimeout => "internal error (network timeout)",
+            Self::InternalBadNetworkResponse => "internal error (invalid network response)",
             Self::InvalidSession => "invalid session",
             Self::InvalidService => "invalid service name",
             Self::InvalidResult => "invalid result",
@@ -119,6 +159,9 @@ impl WialonErrorCode {
             Self::InvalidCredentials => "invalid user name or password",
             Self::AuthServerUnavailable => "authorization server is unavailable",
             Self::ConcurrentRequestLimit => "reached limit of concurrent requests",
+            Self::PasswordResetError => "password reset error",
+            Self::AgroNotLoaded => "agro subsystem is not loaded",
+            Self::BillingError => "billing error",
             Self::NoMessages => "no messages for selected interval",
             Self::ItemExists => {
                 "item with such unique property already exists or cannot be created"
@@ -128,6 +171,10 @@ impl WialonErrorCode {
             Self::ExecutionTimeLimit => "execution time has exceeded the limit",
             Self::TwoFactorAttempts => "too many attempts to enter a two-factor authorization code",
             Self::IpChangedOrSessionExpired => "your IP has changed or session has expired",
+            Self::UnitTransferImpossible => "the unit cannot be transferred to this account",
+            Self::NoUnitAccessAfterTransfer => {
+                "user has no access to the unit (after its transfer to a new account)"
+            }
             Self::CreatorCannotBeBound => {
                 "user is a creator for some system objects and cannot be bound to a new account"
             }
@@ -141,12 +188,26 @@ impl WialonErrorCode {
         matches!(self, Self::InvalidSession | Self::IpChangedOrSessionExpired)
     }
 
-    /// Whether trying again later may succeed (9, 10, 1003).
+    /// Whether trying again later may succeed (9, 10, 1003, and the
+    /// internal network errors -100 and -101).
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            Self::AuthServerUnavailable | Self::ConcurrentRequestLimit | Self::OneRequestAtATime
+            Self::AuthServerUnavailable
+                | Self::ConcurrentRequestLimit
+                | Self::OneRequestAtATime
+                | Self::InternalNetworkTimeout
+                | Self::InternalBadNetworkResponse
         )
+    }
+
+    /// Whether the code is a per-session request limit (10 "reached limit
+    /// of concurrent requests", 1003 "only one request is allowed at the
+    /// moment"): the request was not executed and may be sent again after a
+    /// short wait. [`WialonClient::call`](crate::WialonClient::call) does so
+    /// with back-off.
+    pub fn is_session_limit(self) -> bool {
+        matches!(self, Self::ConcurrentRequestLimit | Self::OneRequestAtATime)
     }
 
     /// Whether a `token/login` answer with this code means the token itself
@@ -250,8 +311,14 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for n in [
-            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1001, 1002, 1003, 1004, 1005, 1006, 1011, 2014, 2015, 77,
+            -101, -100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 1001, 1002, 1003, 1004, 1005,
+            1006, 1011, 2006, 2008, 2014, 2015, 77,
         ] {
+            assert_ne!(
+                WialonErrorCode::from_code(n) == WialonErrorCode::Other(n),
+                n != 77,
+                "{n}"
+            );
             assert_eq!(WialonErrorCode::from_code(n).code(), n);
         }
         assert_eq!(WialonErrorCode::from_code(77), WialonErrorCode::Other(77));

@@ -42,6 +42,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Events: `avl_evts` is both the keep-alive and the event feed, and it
+//! clears the events it returns. An application that reads events consumes
+//! [`WialonClient::events`] (built on [`poll_events_once`]) instead of
+//! running `spawn_keep_alive`: the polls keep the session alive.
+//!
+//! Limits: Wialon processes at most 10 requests of one session at once;
+//! [`WialonClient::call`] retries a refusal (10, 1003) with jittered
+//! exponential back-off ([`LimitRetry`]), so a burst queues instead of
+//! failing.
+//!
 //! Errors: a `{"error":N}` reply is a [`WialonError`] (code enum
 //! [`WialonErrorCode`]) carried in [`AuthError`]: at login 4, 7 and 8 (a
 //! malformed, non-activated or unknown token) are
@@ -51,11 +61,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod access;
 mod client;
 mod config;
 mod error;
+mod events;
 mod protocol;
+mod retry;
 
+pub use access::TokenAccess;
 pub use auth_core::{AuthError, Authenticated, Session};
 pub use client::{WialonClient, WialonProvider};
 pub use config::{
@@ -63,14 +77,21 @@ pub use config::{
     WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
 };
 pub use error::{WialonError, WialonErrorCode};
+pub use events::{WialonEvent, WialonEvents, poll_events_once};
 pub use protocol::{
     ExtraFields, Features, GisSid, LoginInfo, TokenInfo, TokenParams, TokenRecord, UserInfo,
 };
+pub use retry::LimitRetry;
+
+/// `next()` on the event stream of [`WialonClient::events`], re-exported so
+/// reading events needs no other dependency.
+pub use futures_util::StreamExt;
 
 /// Provider name used in errors and traces.
 pub const PROVIDER: &str = "wialon";
 
-/// Token access flags (`fl` of `token/update`), combinable with `|`.
+/// Token access flags (`fl` of `token/update`) as plain numbers, combinable
+/// with `|`; [`TokenAccess`] is the typed form.
 pub mod token_access {
     /// Online tracking.
     pub const ONLINE_TRACKING: i64 = 0x100;

@@ -505,14 +505,20 @@ async fn logout_and_keep_alive_requests() {
     let c = client(provider(&server).build().unwrap());
     let session = c.session().await.unwrap();
 
-    // The keep-alive request: GET {host}/avl_evts?sid=<eid>.
+    // The keep-alive request: POST {host}/avl_evts?sid=<eid>, form body
+    // sid=<eid>.
     use auth_core::Provider;
     let p = c.provider();
     let rb = p
         .keep_alive_request(c.http(), &session)
         .expect("Wialon has a keep-alive");
     let req = p.authorize(&session, rb).build().unwrap();
-    assert_eq!(req.method(), "GET");
+    assert_eq!(req.method(), "POST");
+    assert_eq!(
+        req.headers()["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(form(req.body().unwrap().as_bytes().unwrap())["sid"], EID);
     assert_eq!(req.url().path(), "/avl_evts");
     assert_eq!(
         query(&format!("?{}", req.url().query().unwrap()))["sid"],

@@ -249,7 +249,8 @@ async fn call_errors_from_the_simulator() {
     let sim = WialonSim::start(WialonSimConfig::default()).await.unwrap();
     let c = client(&sim);
     search(&c).await.unwrap();
-    sim.inject_error(1003, 1);
+    // 1003 is retried 3 times (LimitRetry::default): 4 refusals fail the call.
+    sim.inject_error(1003, 4);
     let err = search(&c).await.unwrap_err();
     let typed = err.provider_error::<WialonError>().unwrap();
     assert_eq!(typed.code, WialonErrorCode::OneRequestAtATime);
