@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::AuthError;
-use crate::store::TokenStore;
+use crate::store::{FailureCount, TokenStore};
 
 /// Exponential back-off between failed logins.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,10 +208,13 @@ impl LoginGuard {
             return Ok(());
         };
         self.write_unrecorded(store, key, rule).await;
-        let count = match store.failures(key, rule.window).await {
+        let stored = match store.failures(key, rule.window).await {
             Ok(count) => count,
             Err(error) => return self.check_store_down(rule, &error),
         };
+        // A store that lost its data (a Redis restart without persistence)
+        // forgets failures; this process still counts its own.
+        let count = self.own_failures(rule).max_by(stored);
         if count.count >= rule.max_failures {
             let retry_after = count.resets_in.unwrap_or(rule.window);
             tracing::warn!(
@@ -264,15 +267,8 @@ impl LoginGuard {
         })
     }
 
-    /// The store is unreachable: this process may spend one failure per
-    /// window on its own (so the rule holds for fleets up to its budget),
-    /// or none when failing closed.
-    fn check_store_down(&self, rule: LockoutRule, error: &AuthError) -> Result<(), AuthError> {
-        if self.fail_closed {
-            return Err(AuthError::Store(format!(
-                "{error}; no login is attempted for an account with a lockout rule while the token store is unreachable (fail_closed_when_store_down)"
-            )));
-        }
+    /// This process's own counted failures within the rule's window.
+    fn own_failures(&self, rule: LockoutRule) -> FailureCount {
         let now = Instant::now();
         let mut state = self.state();
         while state
@@ -282,24 +278,36 @@ impl LoginGuard {
         {
             state.own_failures.pop_front();
         }
-        match state.own_failures.back() {
-            Some(last) => {
-                let retry_after = (*last + rule.window) - now;
-                tracing::warn!(
-                    provider = self.provider,
-                    %error,
-                    "token store unavailable and this process spent its one failed login of the window; login refused locally"
-                );
-                Err(AuthError::LockedOut {
-                    provider: self.provider,
-                    retry_after,
-                })
-            }
-            None => {
-                tracing::warn!(provider = self.provider, %error, "token store unavailable; this process may spend one failed login of the window on its own");
-                Ok(())
-            }
+        FailureCount {
+            count: u32::try_from(state.own_failures.len()).unwrap_or(u32::MAX),
+            resets_in: state.own_failures.front().map(|t| (*t + rule.window) - now),
         }
+    }
+
+    /// The store is unreachable: this process may spend one failure per
+    /// window on its own (so the rule holds for fleets up to its budget),
+    /// or none when failing closed.
+    fn check_store_down(&self, rule: LockoutRule, error: &AuthError) -> Result<(), AuthError> {
+        if self.fail_closed {
+            return Err(AuthError::Store(format!(
+                "{error}; no login is attempted for an account with a lockout rule while the token store is unreachable (fail_closed_when_store_down)"
+            )));
+        }
+        if self.own_failures(rule).count == 0 {
+            tracing::warn!(provider = self.provider, %error, "token store unavailable; this process may spend one failed login of the window on its own");
+            return Ok(());
+        }
+        let newest = self.state().own_failures.back().copied();
+        let retry_after = newest.map_or(rule.window, |t| (t + rule.window) - Instant::now());
+        tracing::warn!(
+            provider = self.provider,
+            %error,
+            "token store unavailable and this process spent its one failed login of the window; login refused locally"
+        );
+        Err(AuthError::LockedOut {
+            provider: self.provider,
+            retry_after,
+        })
     }
 
     /// Writes failures recorded while the store was unreachable.

@@ -29,6 +29,18 @@ pub struct FailureCount {
     pub resets_in: Option<Duration>,
 }
 
+impl FailureCount {
+    /// The larger of two counts of the same window (with its reset time).
+    #[must_use]
+    pub fn max_by(self, other: FailureCount) -> FailureCount {
+        if other.count > self.count {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 /// Storage for sessions and login coordination, keyed by
 /// [`Provider::cache_key`](crate::Provider::cache_key).
 ///

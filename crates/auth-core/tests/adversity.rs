@@ -556,6 +556,26 @@ async fn sessions_numbered_while_the_store_is_down_stay_ordered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_store_that_lost_its_failures_does_not_reopen_this_process_budget() {
+    let store = Arc::new(MemoryStore::new());
+    let fake = with_rule(Fake::new(Expiry::UntilRejected, Duration::from_millis(10)));
+    fake.set_mode(Mode::ServerError);
+    let c = Authenticated::builder(fake)
+        .store(store.clone())
+        .backoff(BackoffPolicy::none())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        c.session().await.unwrap_err();
+    }
+    // A Redis restart without persistence: the shared window is empty.
+    store.reset_failures(KEY).await.unwrap();
+    let err = c.session().await.unwrap_err();
+    assert!(matches!(err, AuthError::LockedOut { .. }), "{err:?}");
+    assert_eq!(c.provider().started(), 4);
+}
+
+#[tokio::test(start_paused = true)]
 async fn fail_closed_makes_no_attempt_while_the_store_is_down() {
     let store = Arc::new(FlakyStore::default());
     store.down.store(true, Ordering::SeqCst);
