@@ -137,6 +137,34 @@ impl Target {
     }
 }
 
+/// Injects the redirect `fault` on the login (`Case::Login`) or, after a
+/// first login, on a call (`Case::Call`), and clears it afterwards.
+async fn redirected<L, C>(
+    faults: &auth_sim::Faults,
+    fault: Fault,
+    case: Case,
+    login: impl Fn() -> L,
+    call: impl FnOnce() -> C,
+) -> Result<(), AuthError>
+where
+    L: std::future::Future<Output = Result<(), AuthError>>,
+    C: std::future::Future<Output = Result<(), AuthError>>,
+{
+    let result = match case {
+        Case::Login => {
+            faults.inject(fault, 1);
+            login().await
+        }
+        Case::Call => {
+            login().await.expect("the first login succeeds");
+            faults.inject(fault, 1);
+            call().await
+        }
+    };
+    faults.clear();
+    result
+}
+
 async fn ctc(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
     use auth_sim::ctc::*;
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
@@ -158,22 +186,19 @@ async fn ctc(case: Case, status: u16, target: &Target) -> Result<(), AuthError> 
         status,
         to: target.resolve(sim.base_url()),
     };
-    let result = match case {
-        Case::Login => {
-            sim.faults().inject(fault, 1);
-            client.session().await.map(drop)
-        }
-        Case::Call => {
-            client.session().await.expect("the first login succeeds");
-            sim.faults().inject(fault, 1);
+    redirected(
+        sim.faults(),
+        fault,
+        case,
+        || async { client.session().await.map(drop) },
+        || async {
             client
                 .send(client.http().client().get(url))
                 .await
                 .map(|r| assert_eq!(r.status(), 200))
-        }
-    };
-    sim.faults().clear();
-    result
+        },
+    )
+    .await
 }
 
 async fn plaspy(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
@@ -196,22 +221,19 @@ async fn plaspy(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         status,
         to: target.resolve(sim.base_url()),
     };
-    let result = match case {
-        Case::Login => {
-            sim.faults().inject(fault, 1);
-            client.session().await.map(drop)
-        }
-        Case::Call => {
-            client.session().await.expect("the first login succeeds");
-            sim.faults().inject(fault, 1);
+    redirected(
+        sim.faults(),
+        fault,
+        case,
+        || async { client.session().await.map(drop) },
+        || async {
             client
                 .send(client.http().client().get(url))
                 .await
                 .map(|r| assert_eq!(r.status(), 200))
-        }
-    };
-    sim.faults().clear();
-    result
+        },
+    )
+    .await
 }
 
 async fn wialon(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
@@ -235,22 +257,19 @@ async fn wialon(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         status,
         to: target.resolve(sim.base_url()),
     };
-    let result = match case {
-        Case::Login => {
-            sim.faults().inject(fault, 1);
-            client.session().await.map(drop)
-        }
-        Case::Call => {
-            client.session().await.expect("the first login succeeds");
-            sim.faults().inject(fault, 1);
+    redirected(
+        sim.faults(),
+        fault,
+        case,
+        || async { client.session().await.map(drop) },
+        || async {
             client
                 .call::<serde_json::Value>("core/search_items", &params)
                 .await
                 .map(drop)
-        }
-    };
-    sim.faults().clear();
-    result
+        },
+    )
+    .await
 }
 
 async fn cielo24(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
@@ -271,19 +290,14 @@ async fn cielo24(case: Case, status: u16, target: &Target) -> Result<(), AuthErr
         status,
         to: target.resolve(sim.base_url()),
     };
-    let result = match case {
-        Case::Login => {
-            sim.faults().inject(fault, 1);
-            client.session().await.map(drop)
-        }
-        Case::Call => {
-            client.session().await.expect("the first login succeeds");
-            sim.faults().inject(fault, 1);
-            client.get_json("api/job/list", &[]).await.map(drop)
-        }
-    };
-    sim.faults().clear();
-    result
+    redirected(
+        sim.faults(),
+        fault,
+        case,
+        || async { client.session().await.map(drop) },
+        || async { client.get_json("api/job/list", &[]).await.map(drop) },
+    )
+    .await
 }
 
 async fn electa(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
@@ -302,19 +316,14 @@ async fn electa(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         status,
         to: target.resolve(sim.base_url()),
     };
-    let result = match case {
-        Case::Login => {
-            sim.faults().inject(fault, 1);
-            client.session().await.map(drop)
-        }
-        Case::Call => {
-            client.session().await.expect("the first login succeeds");
-            sim.faults().inject(fault, 1);
-            client.call("users/list/", &[]).await.map(drop)
-        }
-    };
-    sim.faults().clear();
-    result
+    redirected(
+        sim.faults(),
+        fault,
+        case,
+        || async { client.session().await.map(drop) },
+        || async { client.call("users/list/", &[]).await.map(drop) },
+    )
+    .await
 }
 
 const PROVIDERS: [&str; 5] = ["ctc", "plaspy", "wialon", "cielo24", "electa"];
