@@ -19,6 +19,11 @@ pub const TOKEN_PATH: &str = "token/";
 pub const CID_PARAM: &str = "CID";
 /// Name of the application key parameter.
 pub const APP_KEY_PARAM: &str = "AppKey";
+/// Name of the reply format parameter (API 2.1: `xml` or `csv`, XML by
+/// default).
+pub const RESULT_PARAM: &str = "Result";
+/// The reply format the client asks for.
+pub const RESULT_XML: &str = "xml";
 
 /// A parsed Electa reply.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,6 +77,13 @@ pub enum ReplyError {
     /// Well-formed XML without a `ResponseData` element.
     #[error("XML without a ResponseData element")]
     MissingData,
+    /// A CSV or plain-text body that is not one `<code>,<data>` row (after
+    /// an optional header row).
+    #[error("a CSV or plain-text reply ({lines} line(s)) that is not one `<code>,<data>` row")]
+    BadCsv {
+        /// Number of lines in the body.
+        lines: usize,
+    },
 }
 
 fn lower_name(e: &BytesStart<'_>) -> String {
@@ -82,6 +94,58 @@ fn lower_name(e: &BytesStart<'_>) -> String {
 
 fn is_code_name(name: &str) -> bool {
     name.ends_with("code")
+}
+
+/// Parses the reply of the token call: XML (see [`parse_reply`]), or the
+/// CSV form `<code>,<data>` (`0,<token>`, or a non-zero code and the error
+/// text) that public integrations read when `Result=csv`, optionally after
+/// a `ResponseCode,ResponseData` header row. A data field in double quotes
+/// is unquoted (`""` is a quote).
+pub fn parse_login_reply(body: &[u8]) -> Result<Reply, ReplyError> {
+    match parse_reply(body) {
+        Err(ReplyError::NotXml { .. }) => parse_csv_reply(body),
+        other => other,
+    }
+}
+
+/// Parses the CSV form of a reply (see [`parse_login_reply`]).
+pub fn parse_csv_reply(body: &[u8]) -> Result<Reply, ReplyError> {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    if trimmed.is_empty() {
+        return Err(ReplyError::Empty);
+    }
+    let lines = trimmed.lines().count();
+    let bad = || ReplyError::BadCsv { lines };
+    let mut rows = trimmed.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut row = rows.next().ok_or_else(bad)?;
+    let split = |row: &str| -> Option<(i64, String)> {
+        let (code, data) = row.split_once(',')?;
+        Some((code.trim().parse::<i64>().ok()?, data.trim().to_owned()))
+    };
+    let parsed = match split(row) {
+        Some(parsed) => parsed,
+        None => {
+            // A header row: its first field is a name, not a code.
+            if !row.contains(',') {
+                return Err(bad());
+            }
+            row = rows.next().ok_or_else(bad)?;
+            split(row).ok_or_else(bad)?
+        }
+    };
+    if rows.next().is_some() {
+        return Err(bad());
+    }
+    let (code, data) = parsed;
+    let data = match data.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => data,
+    };
+    Ok(Reply {
+        code,
+        data: data.trim().to_owned(),
+    })
 }
 
 /// Parses an Electa XML reply leniently (see the module docs).
