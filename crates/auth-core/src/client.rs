@@ -126,8 +126,9 @@ pub(crate) struct Inner<P: Provider> {
     pub(crate) timing: Timing,
     pub(crate) keep_alive: Mutex<Option<AbortHandle>>,
     pub(crate) counters: Counters,
-    /// When the last speculative re-login was decided.
-    pub(crate) last_speculative: Mutex<Option<Instant>>,
+    /// When the last speculative re-login was decided, and the generation
+    /// of the session it replaces.
+    pub(crate) last_speculative: Mutex<Option<(Instant, u64)>>,
 }
 
 impl<P: Provider> Inner<P> {
@@ -394,16 +395,8 @@ impl<P: Provider> Authenticated<P> {
             }
             Outcome::Rejected => Verdict::Reject,
             Outcome::Maybe(code) => {
-                if can_retry && !session.is_not_rejection(&code) && self.claim_speculative() {
-                    tracing::debug!(
-                        provider = self.inner.provider.name(),
-                        code = %code,
-                        "an error answer may mean the session expired: logging in again"
-                    );
-                    self.inner
-                        .counters
-                        .speculative_relogins
-                        .fetch_add(1, Ordering::Relaxed);
+                if can_retry && !session.is_not_rejection(&code) && self.claim_speculative(session)
+                {
                     Verdict::Speculate(code)
                 } else {
                     self.record_use(session);
@@ -443,20 +436,36 @@ impl<P: Provider> Authenticated<P> {
         }
     }
 
-    /// Takes the client's speculative re-login slot: true when none was
-    /// taken within the interval.
-    fn claim_speculative(&self) -> bool {
+    /// Whether a "maybe rejected" answer to a request made with `session`
+    /// may lead to a re-login: true when no speculative re-login was decided
+    /// within the interval (this one is then recorded), or when the one
+    /// decided was for this very session (the request joins that login).
+    fn claim_speculative(&self, session: &Session<P::Data>) -> bool {
         let now = Instant::now();
         let mut last = self
             .inner
             .last_speculative
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|at| now.duration_since(at) < self.inner.timing.speculative_interval) {
-            return false;
+        match *last {
+            Some((_, generation)) if generation == session.generation() => true,
+            Some((at, _)) if now.duration_since(at) < self.inner.timing.speculative_interval => {
+                false
+            }
+            _ => {
+                *last = Some((now, session.generation()));
+                tracing::debug!(
+                    provider = self.inner.provider.name(),
+                    generation = session.generation(),
+                    "an error answer may mean the session expired: logging in again"
+                );
+                self.inner
+                    .counters
+                    .speculative_relogins
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
         }
-        *last = Some(now);
-        true
     }
 
     /// Authorizes and sends one request with `session`; returns the response

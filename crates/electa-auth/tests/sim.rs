@@ -541,3 +541,23 @@ async fn configured_rules_make_a_code_a_rejection() {
     let stats = c.stats();
     assert_eq!((stats.speculative_relogins, stats.relogins), (0, 2));
 }
+
+#[tokio::test]
+async fn concurrent_calls_share_one_speculative_relogin() {
+    let sim = sim().await;
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let c = client(builder(&sim, DEMO_APP_KEY).build().unwrap());
+    c.call("users/list/", &[]).await.unwrap();
+    sim.expire_all_sessions();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call("users/list/", &[]).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(c.stats().speculative_relogins, 1);
+}
