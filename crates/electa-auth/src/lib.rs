@@ -165,7 +165,9 @@ impl ElectaProvider {
     /// Interprets the answer of `{API_URL}/token/` (status, headers and body
     /// as read, with the body cap applied): the token of a reply with code
     /// 0, or a typed error for a non-zero code (invalid key, lockout ...)
-    /// and for CSV, HTML and malformed bodies. This is exactly what
+    /// and for HTML, malformed and unreadable bodies. XML and the CSV form
+    /// `<code>,<data>` are understood ([`protocol::parse_login_reply`]).
+    /// This is exactly what
     /// [`Provider::login`] does after the HTTP exchange; it is public so that
     /// fuzzing and tests can drive the parser with arbitrary input. It never
     /// panics and never puts the application key or token into an error.

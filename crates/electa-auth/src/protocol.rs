@@ -1,5 +1,6 @@
-//! Electa replies: a lenient reader for the XML documents (and a detector
-//! for the CSV and HTML bodies that sometimes come instead).
+//! Electa replies: a lenient reader for the XML documents, a reader for the
+//! CSV form of the token reply (`Result=csv`, [`parse_login_reply`]), and a
+//! detector for the HTML bodies that sometimes come instead.
 //!
 //! The documented facts are an integer response code (0 = success) and a
 //! `ResponseData` element with the token or the error text. Element names
