@@ -351,6 +351,47 @@ mod tests {
     }
 
     #[test]
+    fn csv_token_replies() {
+        let ok = |body: &[u8]| parse_login_reply(body).map(|r| (r.code, r.data));
+        assert_eq!(ok(b"0,ABC123"), Ok((0, "ABC123".into())));
+        assert_eq!(ok(b" 0 , ABC123 \r\n\r\n"), Ok((0, "ABC123".into())));
+        assert_eq!(
+            ok(b"ResponseCode,ResponseData\r\n0,ABC123\r\n"),
+            Ok((0, "ABC123".into()))
+        );
+        assert_eq!(
+            ok(b"-3,\"Locked, \"\"really\"\"\""),
+            Ok((-3, "Locked, \"really\"".into()))
+        );
+        assert_eq!(
+            ok(b"1,Invalid Account or Application Key"),
+            Ok((1, "Invalid Account or Application Key".into()))
+        );
+        // XML still goes through the XML reader.
+        assert_eq!(
+            ok(b"<R><Code>0</Code><ResponseData>X</ResponseData></R>"),
+            Ok((0, "X".into()))
+        );
+        for bad in [
+            &b"ABC123"[..],
+            b"ResponseCode,ResponseData",
+            b"ResponseCode,ResponseData\r\nzero,ABC",
+            b"0,A\r\n0,B",
+            b"{\"success\": tru<<<",
+        ] {
+            assert!(
+                matches!(parse_login_reply(bad), Err(ReplyError::BadCsv { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_login_reply(b" \r\n"), Err(ReplyError::Empty));
+        assert_eq!(
+            parse_login_reply(b"<html><body>0,x</body></html>"),
+            Err(ReplyError::Html)
+        );
+    }
+
+    #[test]
     fn rejects_what_is_not_a_reply() {
         assert_eq!(parse_reply(b"  "), Err(ReplyError::Empty));
         assert_eq!(
