@@ -37,5 +37,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(reply.data.trim(), reply.data);
         let _ = format!("{reply:?}");
     }
-    let _ = PROVIDER.is_rejected(StatusCode::OK, input.body);
+    let _ = PROVIDER.rejection(StatusCode::OK, input.body);
 });

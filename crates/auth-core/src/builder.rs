@@ -18,6 +18,9 @@ pub const DEFAULT_MIN_LOGIN_INTERVAL: Duration = Duration::from_secs(5);
 /// Default for [`AuthenticatedBuilder::lock_lease`].
 pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(10);
 
+/// Default for [`AuthenticatedBuilder::speculative_relogin_interval`].
+pub const DEFAULT_SPECULATIVE_RELOGIN_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
 /// Builds an [`Authenticated`] client.
 #[must_use]
 pub struct AuthenticatedBuilder<P: Provider> {
@@ -31,6 +34,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     lock_poll: Duration,
     lock_lease: Duration,
     min_login_interval: Duration,
+    speculative_interval: Duration,
     fail_closed: bool,
     allowed_origins: Vec<url::Url>,
 }
@@ -57,6 +61,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             lock_poll: Duration::from_millis(50),
             lock_lease: DEFAULT_LOCK_LEASE,
             min_login_interval: DEFAULT_MIN_LOGIN_INTERVAL,
+            speculative_interval: DEFAULT_SPECULATIVE_RELOGIN_INTERVAL,
             fail_closed: false,
             allowed_origins: Vec::new(),
         }
@@ -147,6 +152,15 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         self
     }
 
+    /// The shortest time between two logins made because an answer
+    /// [`MaybeRejected`](crate::Rejection::MaybeRejected) the session: a
+    /// second such answer sooner is returned as it is, without a login.
+    /// Must be positive. Default 10 minutes.
+    pub fn speculative_relogin_interval(mut self, every: Duration) -> Self {
+        self.speculative_interval = every;
+        self
+    }
+
     /// For an account with a lockout rule: make no login attempt while the
     /// token store is unreachable. Off by default: then each process spends
     /// at most one failed login per window on its own while the store is
@@ -190,6 +204,11 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         if self.lock_poll.is_zero() {
             return Err(AuthError::config("lock_poll_interval must be positive"));
         }
+        if self.speculative_interval.is_zero() {
+            return Err(AuthError::config(
+                "speculative_relogin_interval must be positive",
+            ));
+        }
         if self.lock_lease.is_zero() {
             return Err(AuthError::config("lock_lease must be positive"));
         }
@@ -216,6 +235,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
                 lock_poll: self.lock_poll,
                 lock_lease: self.lock_lease,
                 min_login_interval: self.min_login_interval,
+                speculative_interval: self.speculative_interval,
             },
         )))
     }

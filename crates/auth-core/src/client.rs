@@ -16,7 +16,7 @@ use crate::builder::AuthenticatedBuilder;
 use crate::flight::{self, FlightSlot, LoginResult};
 use crate::guard::LoginGuard;
 use crate::http::{HttpClient, read_body_capped};
-use crate::provider::Provider;
+use crate::provider::{Provider, Rejection};
 use crate::redirect::{Route, send_authorized};
 use crate::session::{Freshness, RefreshPolicy, Session};
 use crate::store::TokenStore;
@@ -31,6 +31,7 @@ pub(crate) struct Counters {
     pub(crate) rejections: AtomicU64,
     pub(crate) adopted: AtomicU64,
     pub(crate) requests: AtomicU64,
+    pub(crate) speculative_relogins: AtomicU64,
 }
 
 /// A snapshot of a client's counters.
@@ -51,6 +52,9 @@ pub struct Stats {
     pub adopted: u64,
     /// Requests sent through [`Authenticated::send`] (retries included).
     pub requests: u64,
+    /// Logins made because an answer
+    /// [`MaybeRejected`](crate::Rejection::MaybeRejected) a session.
+    pub speculative_relogins: u64,
 }
 
 /// Why a login is being made, for counters and traces.
@@ -77,6 +81,26 @@ pub(crate) struct Timing {
     pub(crate) lock_poll: Duration,
     pub(crate) lock_lease: Duration,
     pub(crate) min_login_interval: Duration,
+    pub(crate) speculative_interval: Duration,
+}
+
+/// How an answer was classified (see [`Rejection`]).
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Accepted,
+    Rejected,
+    Maybe(String),
+}
+
+/// What to do with the first answer to a request.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Return it.
+    Keep,
+    /// Log in again and retry.
+    Reject,
+    /// Log in again and retry, speculatively: the answer had this code.
+    Speculate(String),
 }
 
 pub(crate) struct Inner<P: Provider> {
@@ -102,6 +126,9 @@ pub(crate) struct Inner<P: Provider> {
     pub(crate) timing: Timing,
     pub(crate) keep_alive: Mutex<Option<AbortHandle>>,
     pub(crate) counters: Counters,
+    /// When the last speculative re-login was decided, and the generation
+    /// of the session it replaces.
+    pub(crate) last_speculative: Mutex<Option<(Instant, u64)>>,
 }
 
 impl<P: Provider> Inner<P> {
@@ -130,6 +157,7 @@ impl<P: Provider> Inner<P> {
             timing,
             keep_alive: Mutex::new(None),
             counters: Counters::default(),
+            last_speculative: Mutex::new(None),
         }
     }
 }
@@ -225,6 +253,7 @@ impl<P: Provider> Authenticated<P> {
             rejections: c.rejections.load(Ordering::Relaxed),
             adopted: c.adopted.load(Ordering::Relaxed),
             requests: c.requests.load(Ordering::Relaxed),
+            speculative_relogins: c.speculative_relogins.load(Ordering::Relaxed),
         }
     }
 
@@ -291,10 +320,12 @@ impl<P: Provider> Authenticated<P> {
     ) -> Result<Response, AuthError> {
         let session = self.session().await?;
         let retry = request.try_clone();
-        let (response, rejected) = self.send_with(&session, request, route).await?;
-        if !rejected {
-            return Ok(response);
-        }
+        let (response, outcome) = self.send_with(&session, request, route).await?;
+        let speculative = match self.judge(&session, outcome, retry.is_some()) {
+            Verdict::Keep => return Ok(response),
+            Verdict::Reject => None,
+            Verdict::Speculate(code) => Some(code),
+        };
         self.reject(&session).await;
         let Some(mut retry) = retry else {
             return Err(AuthError::SessionRejected {
@@ -312,8 +343,8 @@ impl<P: Provider> Authenticated<P> {
             let again = (adopted_retry_left && fresh.is_adopted())
                 .then(|| retry.try_clone())
                 .flatten();
-            let (response, rejected) = self.send_with(&fresh, retry, route).await?;
-            if !rejected {
+            let (response, outcome) = self.send_with(&fresh, retry, route).await?;
+            if !self.judge_retry(&fresh, outcome, speculative.as_deref()) {
                 return Ok(response);
             }
             self.reject(&fresh).await;
@@ -345,27 +376,118 @@ impl<P: Provider> Authenticated<P> {
         flight::join(&self.inner, rejected, Reason::Rejected).await
     }
 
+    /// What to do with the first answer to a request made with `session`
+    /// (`can_retry`: the request can be sent again). An accepted answer
+    /// records a use. A "maybe rejected" answer leads to a speculative
+    /// re-login when the request can be retried, `session` has not found its
+    /// code to be an API error, and no speculative re-login was decided
+    /// within the interval.
+    pub(crate) fn judge(
+        &self,
+        session: &Session<P::Data>,
+        outcome: Outcome,
+        can_retry: bool,
+    ) -> Verdict {
+        match outcome {
+            Outcome::Accepted => {
+                self.record_use(session);
+                Verdict::Keep
+            }
+            Outcome::Rejected => Verdict::Reject,
+            Outcome::Maybe(code) => {
+                if can_retry && !session.is_not_rejection(&code) && self.claim_speculative(session)
+                {
+                    Verdict::Speculate(code)
+                } else {
+                    self.record_use(session);
+                    Verdict::Keep
+                }
+            }
+        }
+    }
+
+    /// Whether the answer to a retry with `fresh` rejects it. A "maybe
+    /// rejected" answer does not; when its code is the one that led to a
+    /// speculative re-login, `fresh` stops taking that code for a rejection.
+    pub(crate) fn judge_retry(
+        &self,
+        fresh: &Session<P::Data>,
+        outcome: Outcome,
+        speculative: Option<&str>,
+    ) -> bool {
+        match outcome {
+            Outcome::Rejected => true,
+            Outcome::Accepted => {
+                self.record_use(fresh);
+                false
+            }
+            Outcome::Maybe(code) => {
+                if speculative == Some(code.as_str()) {
+                    tracing::debug!(
+                        provider = self.inner.provider.name(),
+                        code = %code,
+                        "a fresh session got the same error: an API error, not a rejection"
+                    );
+                    fresh.mark_not_rejection(&code);
+                }
+                self.record_use(fresh);
+                false
+            }
+        }
+    }
+
+    /// Whether a "maybe rejected" answer to a request made with `session`
+    /// may lead to a re-login: true when no speculative re-login was decided
+    /// within the interval (this one is then recorded), or when the one
+    /// decided was for this very session (the request joins that login).
+    fn claim_speculative(&self, session: &Session<P::Data>) -> bool {
+        let now = Instant::now();
+        let mut last = self
+            .inner
+            .last_speculative
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some((_, generation)) if generation == session.generation() => true,
+            Some((at, _)) if now.duration_since(at) < self.inner.timing.speculative_interval => {
+                false
+            }
+            _ => {
+                *last = Some((now, session.generation()));
+                tracing::debug!(
+                    provider = self.inner.provider.name(),
+                    generation = session.generation(),
+                    "an error answer may mean the session expired: logging in again"
+                );
+                self.inner
+                    .counters
+                    .speculative_relogins
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
     /// Authorizes and sends one request with `session`; returns the response
-    /// and whether it rejects the session.
+    /// and how it was classified.
     pub(crate) async fn send_with(
         &self,
         session: &Session<P::Data>,
         request: RequestBuilder,
         route: Route,
-    ) -> Result<(Response, bool), AuthError> {
+    ) -> Result<(Response, Outcome), AuthError> {
         let provider = &self.inner.provider;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = send_authorized(&self.inner.http, provider, session, request, route).await?;
-        self.classify(session, response).await
+        self.classify(response).await
     }
 
     /// Tells whether `response` rejects `session` (reading and re-wrapping the
-    /// body when the provider needs it), and records a use when it does not.
+    /// body when the provider needs it).
     pub(crate) async fn classify(
         &self,
-        session: &Session<P::Data>,
         response: Response,
-    ) -> Result<(Response, bool), AuthError> {
+    ) -> Result<(Response, Outcome), AuthError> {
         let provider = &self.inner.provider;
         let status = response.status();
         let (response, rejected) = if provider.rejection_needs_body(status) {
@@ -377,20 +499,22 @@ impl<P: Provider> Authenticated<P> {
                 self.inner.http.settings().max_api_body,
             )
             .await?;
-            let rejected = provider.is_rejected(status, &body);
+            let rejected = provider.rejection(status, &body);
             let mut rebuilt = http::Response::new(body);
             *rebuilt.status_mut() = status;
             *rebuilt.version_mut() = version;
             *rebuilt.headers_mut() = headers;
             (Response::from(rebuilt), rejected)
         } else {
-            let rejected = provider.is_rejected(status, &[]);
+            let rejected = provider.rejection(status, &[]);
             (response, rejected)
         };
-        if !rejected {
-            self.record_use(session);
-        }
-        Ok((response, rejected))
+        let outcome = match rejected {
+            Rejection::Rejected => Outcome::Rejected,
+            Rejection::MaybeRejected { code } => Outcome::Maybe(code),
+            Rejection::NotRejected => Outcome::Accepted,
+        };
+        Ok((response, outcome))
     }
 
     /// Records that a request made with `session` was accepted: the

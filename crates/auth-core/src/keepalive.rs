@@ -59,10 +59,11 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
             .send_with(&session, request, crate::redirect::Route::Own)
             .await
         {
-            Ok((_, false)) => {
+            Ok((_, crate::client::Outcome::Accepted | crate::client::Outcome::Maybe(_))) => {
+                client.record_use(&session);
                 tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
             }
-            Ok((_, true)) => {
+            Ok((_, crate::client::Outcome::Rejected)) => {
                 tracing::debug!(
                     provider = client.inner.provider.name(),
                     "keep-alive found the session rejected"

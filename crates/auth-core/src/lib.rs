@@ -116,13 +116,16 @@ mod session;
 mod store;
 
 pub use async_trait::async_trait;
-pub use builder::{AuthenticatedBuilder, DEFAULT_LOCK_LEASE, DEFAULT_MIN_LOGIN_INTERVAL};
+pub use builder::{
+    AuthenticatedBuilder, DEFAULT_LOCK_LEASE, DEFAULT_MIN_LOGIN_INTERVAL,
+    DEFAULT_SPECULATIVE_RELOGIN_INTERVAL,
+};
 pub use client::{Authenticated, Stats};
 pub use dynamic::DynAuthenticated;
 pub use error::{AuthError, ProviderErrorSource};
 pub use guard::{BackoffPolicy, LockoutRule, LoginGuard};
 pub use http::{HttpClient, HttpSettings};
-pub use provider::Provider;
+pub use provider::{Provider, Rejection};
 pub use redirect::{MAX_REDIRECTS, check_scope};
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};

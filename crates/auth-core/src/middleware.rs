@@ -22,7 +22,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::AuthError;
-use crate::client::Authenticated;
+use crate::client::{Authenticated, Verdict};
 use crate::provider::Provider;
 
 /// Authorizes every request with the provider's session; on a rejection it
@@ -130,10 +130,12 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
         if redirect {
             return Ok(response);
         }
-        let (response, rejected) = self.auth.classify(&session, response).await.map_err(mw)?;
-        if !rejected {
-            return Ok(response);
-        }
+        let (response, outcome) = self.auth.classify(response).await.map_err(mw)?;
+        let speculative = match self.auth.judge(&session, outcome, retry.is_some()) {
+            Verdict::Keep => return Ok(response),
+            Verdict::Reject => None,
+            Verdict::Speculate(code) => Some(code),
+        };
         self.auth.reject(&session).await;
         let name = self.auth.provider().name();
         let Some(retry) = retry else {
@@ -152,8 +154,11 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
         if redirect {
             return Ok(response);
         }
-        let (response, rejected) = self.auth.classify(&fresh, response).await.map_err(mw)?;
-        if rejected {
+        let (response, outcome) = self.auth.classify(response).await.map_err(mw)?;
+        if self
+            .auth
+            .judge_retry(&fresh, outcome, speculative.as_deref())
+        {
             self.auth.reject(&fresh).await;
             return Err(mw(AuthError::SessionRejected {
                 provider: name,

@@ -13,6 +13,28 @@ use crate::guard::LockoutRule;
 use crate::http::HttpClient;
 use crate::session::{NewSession, Session};
 
+/// What an answer to an authorized request says about the session, see
+/// [`Provider::rejection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The session was accepted (the answer may still be an API error).
+    NotRejected,
+    /// The session is no longer valid: log in again and retry.
+    Rejected,
+    /// An error answer that may mean the session is no longer valid (the
+    /// provider does not document how an expired session is reported).
+    /// The client logs in again and retries at most once per
+    /// [`AuthenticatedBuilder::speculative_relogin_interval`](crate::AuthenticatedBuilder::speculative_relogin_interval);
+    /// if the fresh session gets the same `code`, the answer is returned as
+    /// it is and `code` is not taken for a rejection again until the next
+    /// login.
+    MaybeRejected {
+        /// The provider's error code (compared as text).
+        code: String,
+    },
+}
+
 /// What a provider crate supplies: how to log in and out, how to put the
 /// token on a request, and what response means "log in again".
 ///
@@ -84,6 +106,19 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     fn is_rejected(&self, status: StatusCode, body: &[u8]) -> bool {
         let _ = body;
         status == StatusCode::UNAUTHORIZED
+    }
+
+    /// Whether a response rejects the session, may reject it, or does not.
+    /// `body` is empty unless
+    /// [`rejection_needs_body`](Self::rejection_needs_body) returned true.
+    /// The default maps [`is_rejected`](Self::is_rejected): true is
+    /// [`Rejection::Rejected`], false [`Rejection::NotRejected`].
+    fn rejection(&self, status: StatusCode, body: &[u8]) -> Rejection {
+        if self.is_rejected(status, body) {
+            Rejection::Rejected
+        } else {
+            Rejection::NotRejected
+        }
     }
 
     /// A provider rule that locks the account after repeated failed logins.

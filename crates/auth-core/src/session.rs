@@ -2,6 +2,7 @@
 //! provider's data that came with it.
 
 use std::fmt;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -117,6 +118,10 @@ pub struct Session<D> {
     rejected: AtomicBool,
     /// Taken from the store rather than obtained by a login of this client.
     adopted: bool,
+    /// Codes of "maybe rejected" answers that this session also got right
+    /// after the login that made it: API errors, not rejections, until the
+    /// next login.
+    not_rejections: Mutex<Vec<String>>,
 }
 
 impl<D: fmt::Debug> fmt::Debug for Session<D> {
@@ -273,6 +278,7 @@ impl<D> Session<D> {
             productive: AtomicBool::new(false),
             rejected: AtomicBool::new(false),
             adopted: false,
+            not_rejections: Mutex::new(Vec::new()),
         }
     }
 
@@ -397,6 +403,28 @@ impl<D> Session<D> {
     /// storm of rejections of one session is handled once.
     pub(crate) fn mark_rejected(&self) -> bool {
         !self.rejected.swap(true, Ordering::Relaxed)
+    }
+
+    /// Records that answers with `code` are API errors for this session,
+    /// not rejections.
+    pub(crate) fn mark_not_rejection(&self, code: &str) {
+        let mut codes = self
+            .not_rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !codes.iter().any(|c| c == code) {
+            codes.push(code.to_owned());
+        }
+    }
+
+    /// Whether answers with `code` were found to be API errors for this
+    /// session.
+    pub(crate) fn is_not_rejection(&self, code: &str) -> bool {
+        self.not_rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c == code)
     }
 
     pub(crate) fn was_productive(&self) -> bool {

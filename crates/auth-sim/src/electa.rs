@@ -9,6 +9,9 @@
 //!   string) or POST (form body; query parameters are read too). Parameter
 //!   names are case-insensitive (`cid`, `appkey`, `AppKey` ...), with or
 //!   without the trailing slash.
+//! * `token/` honours `Result` (`xml` or `csv`, any case; the API 2.1 docs:
+//!   XML by default): `Result=csv` answers `ResponseCode,ResponseData` CSV,
+//!   `Result=xml` XML whatever [`ReplyMode`] is set.
 //! * Every answer is HTTP 200 with an XML document carrying an integer
 //!   response code (0 = success) and `ResponseData` (the token, or the error
 //!   text):
@@ -30,7 +33,9 @@
 //!   A successful login resets the failure count.
 //! * `users/list/` takes `token` (any case) and answers the account's users
 //!   as XML; an unknown or expired token answers [`CODE_INVALID_TOKEN`] with
-//!   [`INVALID_TOKEN_TEXT`].
+//!   [`INVALID_TOKEN_TEXT`] (both changeable with
+//!   [`ElectaSim::set_invalid_token_reply`]);
+//!   [`ElectaSim::set_call_error`] makes it answer an API error instead.
 //!
 //! # Ambiguities in the public docs and how this simulator resolves them
 //!
@@ -205,6 +210,10 @@ struct Db {
     failures: HashMap<u64, Failures>,
     xml: XmlFormat,
     reply_mode: ReplyMode,
+    /// Code and text answered for an unknown or expired token.
+    invalid_token: (i64, String),
+    /// Code and text every protected call with a live token answers.
+    call_error: Option<(i64, String)>,
 }
 
 #[derive(Debug)]
@@ -248,6 +257,8 @@ impl ElectaSim {
             failures: HashMap::new(),
             xml: config.xml.clone(),
             reply_mode: config.reply_mode,
+            invalid_token: (CODE_INVALID_TOKEN, INVALID_TOKEN_TEXT.to_owned()),
+            call_error: None,
         };
         let shared = Arc::new(Shared {
             db: Mutex::new(db),
@@ -331,6 +342,20 @@ impl ElectaSim {
         self.shared.lock().reply_mode = mode;
     }
 
+    /// Changes the code and text answered for an unknown or expired token
+    /// on a protected call (default [`CODE_INVALID_TOKEN`] and
+    /// [`INVALID_TOKEN_TEXT`]), to play an Electa whose wording is not known.
+    pub fn set_invalid_token_reply(&self, code: i64, text: &str) {
+        self.shared.lock().invalid_token = (code, text.to_owned());
+    }
+
+    /// Makes every protected call with a live token answer `code` and
+    /// `text` (an API error that has nothing to do with the session), or
+    /// answer normally again with `None`. Such calls are not counted.
+    pub fn set_call_error(&self, error: Option<(i64, &str)>) {
+        self.shared.lock().call_error = error.map(|(code, text)| (code, text.to_owned()));
+    }
+
     /// Changes the XML element names for later replies.
     pub fn set_xml_format(&self, format: XmlFormat) {
         self.shared.lock().xml = format;
@@ -345,8 +370,8 @@ fn escape(text: &str) -> String {
 }
 
 /// A reply document; `data_xml` is inserted as is (already escaped).
-fn reply_raw(db: &Db, code: i64, data_xml: &str, csv_data: &str) -> Response {
-    match db.reply_mode {
+fn reply_raw(db: &Db, mode: ReplyMode, code: i64, data_xml: &str, csv_data: &str) -> Response {
+    match mode {
         ReplyMode::Xml => {
             let f = &db.xml;
             let decl = if f.declaration {
@@ -385,8 +410,18 @@ fn csv(code: i64, data: &str) -> Response {
         .into_response()
 }
 
-fn reply(db: &Db, code: i64, text: &str) -> Response {
-    reply_raw(db, code, &escape(text), text)
+fn reply(db: &Db, mode: ReplyMode, code: i64, text: &str) -> Response {
+    reply_raw(db, mode, code, &escape(text), text)
+}
+
+/// The reply format asked for with `Result` (`xml` or `csv`, any case), or
+/// the simulator's mode when there is none (or another value).
+fn requested_mode(db: &Db, p: &HashMap<String, String>) -> ReplyMode {
+    match p.get("result").map(|r| r.trim().to_ascii_lowercase()) {
+        Some(r) if r == "xml" => ReplyMode::Xml,
+        Some(r) if r == "csv" => ReplyMode::Csv,
+        _ => db.reply_mode,
+    }
 }
 
 /// Parameters from the query string and (for POST) the form body; names
@@ -418,20 +453,27 @@ async fn token(
 ) -> Response {
     let p = params(query, &body);
     let mut db = shared.lock();
+    let mode = requested_mode(&db, &p);
     let cid_text = match p.get("cid").map(|c| c.trim()) {
         Some(c) if !c.is_empty() => c.to_owned(),
-        _ => return reply(&db, CODE_MISSING_PARAMETER, "Missing Parameter: CID"),
+        _ => return reply(&db, mode, CODE_MISSING_PARAMETER, "Missing Parameter: CID"),
     };
     let Ok(cid) = cid_text.parse::<u64>() else {
         shared.counters.failed_login(&cid_text);
         return reply(
             &db,
+            mode,
             CODE_MISSING_PARAMETER,
             "Invalid Parameter: CID must be a number",
         );
     };
     let Some(key) = p.get("appkey").filter(|k| !k.is_empty()).cloned() else {
-        return reply(&db, CODE_MISSING_PARAMETER, "Missing Parameter: AppKey");
+        return reply(
+            &db,
+            mode,
+            CODE_MISSING_PARAMETER,
+            "Missing Parameter: AppKey",
+        );
     };
     let now = Instant::now();
     let config = &shared.config;
@@ -439,7 +481,7 @@ async fn token(
     if let Some(until) = failures.locked_until {
         if now < until {
             shared.counters.failed_login(&cid.to_string());
-            return reply(&db, CODE_LOCKED, LOCKED_TEXT);
+            return reply(&db, mode, CODE_LOCKED, LOCKED_TEXT);
         }
         *failures = Failures::default();
     }
@@ -460,7 +502,12 @@ async fn token(
             failures.locked_until = Some(now + config.lockout);
         }
         shared.counters.failed_login(&cid.to_string());
-        return reply(&db, CODE_INVALID_CREDENTIALS, INVALID_CREDENTIALS_TEXT);
+        return reply(
+            &db,
+            mode,
+            CODE_INVALID_CREDENTIALS,
+            INVALID_CREDENTIALS_TEXT,
+        );
     }
     db.failures.remove(&cid);
     let token = random_token(32, ALNUM);
@@ -472,7 +519,7 @@ async fn token(
         },
     );
     shared.counters.login(&cid.to_string());
-    reply(&db, CODE_OK, &token)
+    reply(&db, mode, CODE_OK, &token)
 }
 
 async fn users_list(
@@ -483,12 +530,23 @@ async fn users_list(
     let p = params(query, &body);
     let db = shared.lock();
     let Some(token) = p.get("token").filter(|t| !t.is_empty()) else {
-        return reply(&db, CODE_MISSING_PARAMETER, "Missing Parameter: token");
+        return reply(
+            &db,
+            db.reply_mode,
+            CODE_MISSING_PARAMETER,
+            "Missing Parameter: token",
+        );
     };
     let cid = match db.tokens.get(token) {
         Some(t) if Instant::now() < t.expires => t.cid,
-        _ => return reply(&db, CODE_INVALID_TOKEN, INVALID_TOKEN_TEXT),
+        _ => {
+            let (code, text) = &db.invalid_token;
+            return reply(&db, db.reply_mode, *code, text);
+        }
     };
+    if let Some((code, text)) = &db.call_error {
+        return reply(&db, db.reply_mode, *code, text);
+    }
     let users = db
         .accounts
         .get(&cid)
@@ -519,5 +577,5 @@ async fn users_list(
         ));
     }
     xml.push_str("</Users>");
-    reply_raw(&db, CODE_OK, &xml, "")
+    reply_raw(&db, db.reply_mode, CODE_OK, &xml, "")
 }

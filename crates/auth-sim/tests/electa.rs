@@ -328,3 +328,61 @@ async fn faults_and_unknown_paths() {
     );
     assert_eq!(sim.counters().logins(&cid()), 1);
 }
+
+#[tokio::test]
+async fn token_honours_result_xml_and_csv() {
+    let sim = sim_with(ElectaSimConfig::default()).await;
+    let url = endpoint(&sim, "/token/");
+    let cid = cid();
+    let (_, ct, body) = post(
+        &url,
+        &[("CID", &cid), ("AppKey", DEMO_APP_KEY), ("Result", "csv")],
+    )
+    .await;
+    assert_eq!(ct, "text/csv; charset=utf-8");
+    assert!(
+        body.starts_with("ResponseCode,ResponseData\r\n0,"),
+        "{body}"
+    );
+    let (_, _, body) = get(
+        &url,
+        &[("CID", &cid), ("AppKey", WRONG_KEY), ("result", "CSV")],
+    )
+    .await;
+    assert_eq!(
+        body,
+        "ResponseCode,ResponseData\r\n1,Invalid Account or Application Key\r\n"
+    );
+    // An explicit Result=xml wins over the simulator's CSV mode.
+    sim.set_reply_mode(ReplyMode::Csv);
+    let (_, ct, body) = post(
+        &url,
+        &[("CID", &cid), ("AppKey", DEMO_APP_KEY), ("Result", "xml")],
+    )
+    .await;
+    assert_eq!(ct, "text/xml; charset=utf-8");
+    token_of(&body);
+    assert_eq!(sim.counters().logins(&cid), 2);
+}
+
+#[tokio::test]
+async fn invalid_token_reply_and_call_errors_are_configurable() {
+    let sim = sim_with(ElectaSimConfig::default()).await;
+    let (_, _, body) = post(
+        &endpoint(&sim, "/token/"),
+        &[("CID", &cid()), ("AppKey", DEMO_APP_KEY)],
+    )
+    .await;
+    let token = token_of(&body);
+    let list = endpoint(&sim, "/users/list/");
+    sim.set_call_error(Some((12, "Course not found")));
+    let (_, _, body) = get(&list, &[("token", &token)]).await;
+    assert_eq!(body, doc(12, "Course not found"));
+    sim.set_call_error(None);
+    let (_, _, body) = get(&list, &[("token", &token)]).await;
+    assert!(body.contains("<ResponseCode>0</ResponseCode>"), "{body}");
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let (_, _, body) = get(&list, &[("token", "nope")]).await;
+    assert_eq!(body, doc(57, "Session timed out"));
+    assert_eq!(sim.counters().calls(&cid()), 1);
+}

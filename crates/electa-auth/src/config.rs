@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::ElectaProvider;
+use crate::rules::RejectionRules;
 
 /// Electa tokens are valid this long after issue (fixed by Electa).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(20 * 60);
@@ -58,6 +59,7 @@ pub struct ElectaBuilder {
     token_lifetime: Duration,
     max_failures: u32,
     lockout_window: Duration,
+    rejection_rules: RejectionRules,
 }
 
 impl Default for ElectaBuilder {
@@ -71,6 +73,7 @@ impl Default for ElectaBuilder {
             token_lifetime: TOKEN_LIFETIME,
             max_failures: MAX_FAILURES,
             lockout_window: LOCKOUT_WINDOW,
+            rejection_rules: RejectionRules::default(),
         }
     }
 }
@@ -125,6 +128,14 @@ impl ElectaBuilder {
     pub fn lockout_rule(mut self, max_failures: u32, window: Duration) -> Self {
         self.max_failures = max_failures;
         self.lockout_window = window;
+        self
+    }
+
+    /// Which answers to a protected call reject the session (the others
+    /// with a non-zero code only maybe do). Default
+    /// [`RejectionRules::default`].
+    pub fn rejection_rules(mut self, rules: RejectionRules) -> Self {
+        self.rejection_rules = rules;
         self
     }
 
@@ -184,6 +195,7 @@ impl ElectaBuilder {
                 "electa: the lockout window must be positive",
             ));
         }
+        self.rejection_rules.validate()?;
         Ok(ElectaProvider {
             api_url,
             cid,
@@ -191,6 +203,7 @@ impl ElectaBuilder {
             method: self.method,
             token_param,
             token_lifetime: self.token_lifetime,
+            rejection_rules: self.rejection_rules,
             rule: LockoutRule {
                 max_failures: self.max_failures,
                 window: self.lockout_window,

@@ -10,22 +10,19 @@ pub enum ElectaErrorKind {
     InvalidCredentials,
     /// API access is locked after failed logins.
     LockedOut,
-    /// The session token is invalid or expired: log in again.
-    InvalidToken,
     /// Anything else.
     Other,
 }
 
 impl ElectaErrorKind {
     /// Classifies an error text (case-insensitive keywords: "lock" means
-    /// locked out; "token" an invalid token; "invalid" with "key" or
-    /// "account" wrong credentials).
+    /// locked out; "invalid" with "key" or "account" wrong credentials).
+    /// Whether an answer to a protected call rejects the session is decided
+    /// by [`RejectionRules`](crate::RejectionRules), not by this.
     pub fn classify(text: &str) -> Self {
         let t = text.to_ascii_lowercase();
         if t.contains("lock") {
             Self::LockedOut
-        } else if t.contains("token") {
-            Self::InvalidToken
         } else if (t.contains("invalid") || t.contains("incorrect") || t.contains("wrong"))
             && (t.contains("key") || t.contains("account"))
         {

@@ -29,16 +29,19 @@
 //!
 //! ## Behaviour
 //!
-//! * Login: `POST {API_URL}/token/` with the form body `CID=..&AppKey=..`
-//!   (default, so the key is not in a URL) or `GET` with query parameters
-//!   ([`Method`]).
+//! * Login: `POST {API_URL}/token/` with the form body
+//!   `CID=..&AppKey=..&Result=xml` (default, so the key is not in a URL) or
+//!   `GET` with query parameters ([`Method`]). `Result=xml` asks for the
+//!   API 2.1 default format explicitly.
 //! * Reply: XML with an integer response code (0 = success) and
 //!   `ResponseData` (the token or the error text), parsed leniently
-//!   ([`protocol::parse_reply`]). A non-zero code becomes a typed error with
+//!   ([`protocol::parse_reply`]); a CSV reply `0,<token>` (or
+//!   `<code>,<text>`, optionally after a header row) is understood too
+//!   ([`protocol::parse_login_reply`]). A non-zero code becomes a typed error with
 //!   the server's text ([`ElectaError`]): the invalid key text
 //!   [`AuthError::InvalidCredentials`],
 //!   a lockout text [`AuthError::LockedOut`],
-//!   others [`AuthError::Api`]. Malformed XML, CSV
+//!   others [`AuthError::Api`]. Malformed XML, unreadable CSV
 //!   and HTML bodies are
 //!   [`AuthError::UnexpectedResponse`].
 //! * Expiry: [`Expiry::AfterIssue`] of 20
@@ -49,14 +52,21 @@
 //!   instead of contacting Electa. A lockout reported by the server is
 //!   honoured for the same window.
 //! * Later calls: the token as a query parameter (`token` by default,
-//!   [`ElectaBuilder::token_param`]); a non-zero code whose text is about the
-//!   token means "log in again".
+//!   [`ElectaBuilder::token_param`]). Electa documents no answer for an
+//!   expired token, so [`RejectionRules`] ([`ElectaBuilder::rejection_rules`])
+//!   decide: a code or text they list (by default the documented
+//!   `Invalid Account or Application Key`) means "log in again"; any other
+//!   non-zero code leads to at most one speculative re-login per
+//!   [`speculative_relogin_interval`](auth_core::AuthenticatedBuilder::speculative_relogin_interval)
+//!   (10 minutes), after which a code the fresh session gets too is an API
+//!   error for that session.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod config;
 mod error;
 pub mod protocol;
+mod rules;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +75,7 @@ use auth_core::http::{excerpt, read_body_capped, status_error};
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::{
     AuthError, Authenticated, Expiry, HttpClient, LockoutRule, NewSession, Provider, RefreshPolicy,
-    Session, async_trait,
+    Rejection, Session, async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -77,6 +87,7 @@ pub use config::{
 };
 pub use error::{ElectaError, ElectaErrorKind};
 pub use protocol::{Reply, ReplyError};
+pub use rules::{INVALID_CREDENTIALS_TEXT, RejectionRules};
 
 const NAME: &str = "electa";
 
@@ -101,6 +112,7 @@ pub struct ElectaProvider {
     method: Method,
     token_param: String,
     token_lifetime: Duration,
+    rejection_rules: RejectionRules,
     rule: LockoutRule,
 }
 
@@ -153,7 +165,9 @@ impl ElectaProvider {
     /// Interprets the answer of `{API_URL}/token/` (status, headers and body
     /// as read, with the body cap applied): the token of a reply with code
     /// 0, or a typed error for a non-zero code (invalid key, lockout ...)
-    /// and for CSV, HTML and malformed bodies. This is exactly what
+    /// and for HTML, malformed and unreadable bodies. XML and the CSV form
+    /// `<code>,<data>` are understood ([`protocol::parse_login_reply`]).
+    /// This is exactly what
     /// [`Provider::login`] does after the HTTP exchange; it is public so that
     /// fuzzing and tests can drive the parser with arbitrary input. It never
     /// panics and never puts the application key or token into an error.
@@ -166,7 +180,7 @@ impl ElectaProvider {
         if !status.is_success() {
             return Err(status_error(NAME, status, headers, body, &[&self.app_key]));
         }
-        let reply = protocol::parse_reply(body).map_err(|e| unexpected(status, &e))?;
+        let reply = protocol::parse_login_reply(body).map_err(|e| unexpected(status, &e))?;
         if reply.code != 0 {
             return Err(self.reply_error(&reply));
         }
@@ -208,7 +222,7 @@ impl ElectaProvider {
                 message,
                 source: Some(Arc::new(typed)),
             },
-            ElectaErrorKind::InvalidToken | ElectaErrorKind::Other => AuthError::Api {
+            ElectaErrorKind::Other => AuthError::Api {
                 provider: NAME,
                 code: reply.code.to_string(),
                 message,
@@ -223,7 +237,7 @@ fn unexpected(status: StatusCode, err: &ReplyError) -> AuthError {
     AuthError::UnexpectedResponse {
         provider: NAME,
         status: Some(status.as_u16()),
-        detail: format!("expected an Electa XML reply, got {err}"),
+        detail: format!("expected an Electa reply, got {err}"),
     }
 }
 
@@ -248,6 +262,7 @@ impl Provider for ElectaProvider {
         let params = [
             (protocol::CID_PARAM, cid.as_str()),
             (protocol::APP_KEY_PARAM, self.app_key.expose_secret()),
+            (protocol::RESULT_PARAM, protocol::RESULT_XML),
         ];
         let request = match self.method {
             Method::Post => http.client().post(self.token_url()).form(&params),
@@ -274,13 +289,20 @@ impl Provider for ElectaProvider {
     }
 
     fn is_rejected(&self, status: StatusCode, body: &[u8]) -> bool {
+        self.rejection(status, body) == Rejection::Rejected
+    }
+
+    fn rejection(&self, status: StatusCode, body: &[u8]) -> Rejection {
         if status == StatusCode::UNAUTHORIZED {
-            return true;
+            return Rejection::Rejected;
         }
-        status.is_success()
-            && protocol::parse_reply(body).is_ok_and(|r| {
-                r.code != 0 && ElectaErrorKind::classify(&r.data) == ElectaErrorKind::InvalidToken
-            })
+        if !status.is_success() {
+            return Rejection::NotRejected;
+        }
+        match protocol::parse_reply(body) {
+            Ok(reply) => self.rejection_rules.classify(&reply),
+            Err(_) => Rejection::NotRejected,
+        }
     }
 
     fn lockout_rule(&self) -> Option<LockoutRule> {

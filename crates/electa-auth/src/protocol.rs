@@ -1,5 +1,6 @@
-//! Electa replies: a lenient reader for the XML documents (and a detector
-//! for the CSV and HTML bodies that sometimes come instead).
+//! Electa replies: a lenient reader for the XML documents, a reader for the
+//! CSV form of the token reply (`Result=csv`, [`parse_login_reply`]), and a
+//! detector for the HTML bodies that sometimes come instead.
 //!
 //! The documented facts are an integer response code (0 = success) and a
 //! `ResponseData` element with the token or the error text. Element names
@@ -19,6 +20,11 @@ pub const TOKEN_PATH: &str = "token/";
 pub const CID_PARAM: &str = "CID";
 /// Name of the application key parameter.
 pub const APP_KEY_PARAM: &str = "AppKey";
+/// Name of the reply format parameter (API 2.1: `xml` or `csv`, XML by
+/// default).
+pub const RESULT_PARAM: &str = "Result";
+/// The reply format the client asks for.
+pub const RESULT_XML: &str = "xml";
 
 /// A parsed Electa reply.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,6 +78,13 @@ pub enum ReplyError {
     /// Well-formed XML without a `ResponseData` element.
     #[error("XML without a ResponseData element")]
     MissingData,
+    /// A CSV or plain-text body that is not one `<code>,<data>` row (after
+    /// an optional header row).
+    #[error("a CSV or plain-text reply ({lines} line(s)) that is not one `<code>,<data>` row")]
+    BadCsv {
+        /// Number of lines in the body.
+        lines: usize,
+    },
 }
 
 fn lower_name(e: &BytesStart<'_>) -> String {
@@ -82,6 +95,58 @@ fn lower_name(e: &BytesStart<'_>) -> String {
 
 fn is_code_name(name: &str) -> bool {
     name.ends_with("code")
+}
+
+/// Parses the reply of the token call: XML (see [`parse_reply`]), or the
+/// CSV form `<code>,<data>` (`0,<token>`, or a non-zero code and the error
+/// text) that public integrations read when `Result=csv`, optionally after
+/// a `ResponseCode,ResponseData` header row. A data field in double quotes
+/// is unquoted (`""` is a quote).
+pub fn parse_login_reply(body: &[u8]) -> Result<Reply, ReplyError> {
+    match parse_reply(body) {
+        Err(ReplyError::NotXml { .. }) => parse_csv_reply(body),
+        other => other,
+    }
+}
+
+/// Parses the CSV form of a reply (see [`parse_login_reply`]).
+pub fn parse_csv_reply(body: &[u8]) -> Result<Reply, ReplyError> {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    if trimmed.is_empty() {
+        return Err(ReplyError::Empty);
+    }
+    let lines = trimmed.lines().count();
+    let bad = || ReplyError::BadCsv { lines };
+    let mut rows = trimmed.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut row = rows.next().ok_or_else(bad)?;
+    let split = |row: &str| -> Option<(i64, String)> {
+        let (code, data) = row.split_once(',')?;
+        Some((code.trim().parse::<i64>().ok()?, data.trim().to_owned()))
+    };
+    let parsed = match split(row) {
+        Some(parsed) => parsed,
+        None => {
+            // A header row: its first field is a name, not a code.
+            if !row.contains(',') {
+                return Err(bad());
+            }
+            row = rows.next().ok_or_else(bad)?;
+            split(row).ok_or_else(bad)?
+        }
+    };
+    if rows.next().is_some() {
+        return Err(bad());
+    }
+    let (code, data) = parsed;
+    let data = match data.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => data,
+    };
+    Ok(Reply {
+        code,
+        data: data.trim().to_owned(),
+    })
 }
 
 /// Parses an Electa XML reply leniently (see the module docs).
@@ -283,6 +348,47 @@ mod tests {
         assert_eq!((r.code, r.data.as_str()), (0, "tok<en>"));
         let r = parse_reply(b"<R><Code>0</Code><ResponseData/></R>").unwrap();
         assert_eq!(r.data, "");
+    }
+
+    #[test]
+    fn csv_token_replies() {
+        let ok = |body: &[u8]| parse_login_reply(body).map(|r| (r.code, r.data));
+        assert_eq!(ok(b"0,ABC123"), Ok((0, "ABC123".into())));
+        assert_eq!(ok(b" 0 , ABC123 \r\n\r\n"), Ok((0, "ABC123".into())));
+        assert_eq!(
+            ok(b"ResponseCode,ResponseData\r\n0,ABC123\r\n"),
+            Ok((0, "ABC123".into()))
+        );
+        assert_eq!(
+            ok(b"-3,\"Locked, \"\"really\"\"\""),
+            Ok((-3, "Locked, \"really\"".into()))
+        );
+        assert_eq!(
+            ok(b"1,Invalid Account or Application Key"),
+            Ok((1, "Invalid Account or Application Key".into()))
+        );
+        // XML still goes through the XML reader.
+        assert_eq!(
+            ok(b"<R><Code>0</Code><ResponseData>X</ResponseData></R>"),
+            Ok((0, "X".into()))
+        );
+        for bad in [
+            &b"ABC123"[..],
+            b"ResponseCode,ResponseData",
+            b"ResponseCode,ResponseData\r\nzero,ABC",
+            b"0,A\r\n0,B",
+            b"{\"success\": tru<<<",
+        ] {
+            assert!(
+                matches!(parse_login_reply(bad), Err(ReplyError::BadCsv { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_login_reply(b" \r\n"), Err(ReplyError::Empty));
+        assert_eq!(
+            parse_login_reply(b"<html><body>0,x</body></html>"),
+            Err(ReplyError::Html)
+        );
     }
 
     #[test]

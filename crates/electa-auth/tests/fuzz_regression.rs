@@ -45,7 +45,7 @@ fn fuzz_seeds_parse_without_panicking() {
             if let Ok(reply) = parse_reply(input.body) {
                 assert_eq!(reply.data.trim(), reply.data);
             }
-            let _ = provider.is_rejected(StatusCode::OK, input.body);
+            let _ = provider.rejection(StatusCode::OK, input.body);
             provider.parse_login_response(input.status, &input.headers, input.body)
         }))
         .unwrap_or_else(|_| panic!("seed {name} panicked"));

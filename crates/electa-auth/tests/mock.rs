@@ -5,10 +5,10 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy, LockoutRule};
 use electa_auth::{
     ElectaClient, ElectaClientExt, ElectaError, ElectaErrorKind, ElectaProvider, LOCKOUT_WINDOW,
-    Method,
+    Method, RejectionRules,
 };
 use mockito::{Matcher, Server};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 const KEY: &str = "UO86CN11XY73SF72TT40PG18ZE76VV71";
@@ -150,8 +150,18 @@ async fn login_error_mapping() {
         }),
         (
             200,
-            "ResponseCode,ResponseData\r\n0,TOKENTOKEN\r\n".into(),
+            "ResponseCode,ResponseData\r\n0,TOKENTOKEN\r\n0,OTHERTOKEN\r\n".into(),
             |e| matches!(e, AuthError::UnexpectedResponse { detail, .. } if detail.contains("CSV") && !detail.contains("TOKENTOKEN")),
+        ),
+        (
+            200,
+            "1,Invalid Account or Application Key\r\n".into(),
+            |e| e.is_invalid_credentials(),
+        ),
+        (
+            200,
+            "9,\"Busy, try later\"".into(),
+            |e| matches!(e, AuthError::Api { code, message, .. } if code == "9" && message == "Busy, try later"),
         ),
         (
             200,
@@ -340,4 +350,98 @@ fn builder_validation() {
     );
     assert!(ok().token_param("").build().is_err());
     assert!(ok().token_lifetime(Duration::ZERO).build().is_err());
+}
+
+#[tokio::test]
+async fn the_token_request_asks_for_xml_by_post_and_get() {
+    let mut server = Server::new_async().await;
+    let post = server
+        .mock("POST", "/apps/api/token/")
+        .match_query(Matcher::Missing)
+        .match_body(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("CID".into(), "123456".into()),
+            Matcher::UrlEncoded("Result".into(), "xml".into()),
+        ]))
+        .with_body(ok_doc(TOKEN))
+        .expect(1)
+        .create_async()
+        .await;
+    let get = server
+        .mock("GET", "/apps/api/token/")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("CID".into(), "123456".into()),
+            Matcher::UrlEncoded("Result".into(), "xml".into()),
+        ]))
+        .with_body(ok_doc(TOKEN))
+        .expect(1)
+        .create_async()
+        .await;
+    for method in [Method::Post, Method::Get] {
+        client(provider(&server, method)).session().await.unwrap();
+    }
+    post.assert_async().await;
+    get.assert_async().await;
+}
+
+#[tokio::test]
+async fn a_csv_token_reply_is_understood() {
+    for body in [
+        format!("0,{TOKEN}"),
+        format!("0,{TOKEN}\r\n"),
+        format!("ResponseCode,ResponseData\r\n0,{TOKEN}\r\n"),
+        format!("\u{feff}0,\"{TOKEN}\"\n"),
+    ] {
+        let mut server = Server::new_async().await;
+        server
+            .mock("POST", "/apps/api/token/")
+            .with_header("content-type", "text/csv")
+            .with_body(&body)
+            .create_async()
+            .await;
+        let list = server
+            .mock("GET", "/apps/api/users/list/")
+            .match_query(Matcher::UrlEncoded("token".into(), TOKEN.into()))
+            .with_body(ok_doc("<Users/>"))
+            .expect(1)
+            .create_async()
+            .await;
+        let c = client(provider(&server, Method::Post));
+        let session = c.session().await.unwrap();
+        assert_eq!(session.token().expose_secret(), TOKEN, "{body:?}");
+        c.call("users/list/", &[]).await.unwrap();
+        list.assert_async().await;
+    }
+}
+
+#[test]
+fn rejection_rules_and_the_speculative_interval_are_validated() {
+    let server_url = Url::parse("https://live.example.com/apps/api").unwrap();
+    let builder = || {
+        ElectaProvider::builder()
+            .api_url(server_url.clone())
+            .cid(1)
+            .app_key(SecretString::from(KEY))
+    };
+    for pattern in ["", "   "] {
+        let rules = RejectionRules {
+            rejected_patterns: vec![pattern.into()],
+            ..RejectionRules::default()
+        };
+        let err = builder().rejection_rules(rules).build().unwrap_err();
+        assert!(matches!(err, AuthError::Config(_)), "{err:?}");
+    }
+    let rules = RejectionRules {
+        rejected_codes: vec![0],
+        ..RejectionRules::default()
+    };
+    assert!(builder().rejection_rules(rules).build().is_err());
+    let err = Authenticated::builder(builder().build().unwrap())
+        .speculative_relogin_interval(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Config(_)), "{err:?}");
+    assert_eq!(
+        RejectionRules::default().rejected_patterns,
+        vec!["Invalid Account or Application Key".to_owned()]
+    );
 }

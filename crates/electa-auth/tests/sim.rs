@@ -10,7 +10,7 @@ use auth_sim::electa::{
 };
 use electa_auth::{
     ElectaBuilder, ElectaClient, ElectaClientExt, ElectaError, ElectaErrorKind, ElectaProvider,
-    Method,
+    Method, RejectionRules,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -338,14 +338,11 @@ async fn csv_html_and_malformed_replies_are_clear_errors() {
     // A fresh client per case: every failed login counts towards the
     // lockout rule, whatever the reason.
     let fresh = || client(builder(&sim, DEMO_APP_KEY).build().unwrap());
+    // The client asks for XML (`Result=xml`), so a server whose default is
+    // CSV answers XML.
     sim.set_reply_mode(ReplyMode::Csv);
-    let err = fresh().session().await.unwrap_err();
-    assert!(
-        matches!(err, AuthError::UnexpectedResponse { .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("CSV"), "{err}");
-    assert!(!err.to_string().contains(DEMO_APP_KEY));
+    let session = fresh().session().await.unwrap();
+    assert_eq!(session.token().expose_secret().len(), 32);
     sim.set_reply_mode(ReplyMode::Xml);
 
     sim.faults().inject(Fault::Html, 1);
@@ -393,4 +390,174 @@ async fn csv_html_and_malformed_replies_are_clear_errors() {
     // The CSV-mode login was accepted by the server; the faulted ones never
     // reached its handler.
     assert_eq!(sim.counters().logins(&cid()), 2);
+}
+
+/// A client whose speculative re-logins may come `every` apart.
+fn client_every(provider: ElectaProvider, every: Duration) -> ElectaClient {
+    Authenticated::builder(provider)
+        .backoff(BackoffPolicy::none())
+        .min_login_interval(Duration::ZERO)
+        .speculative_relogin_interval(every)
+        .build()
+        .unwrap()
+}
+
+fn api_code(err: &AuthError) -> Option<&str> {
+    match err {
+        AuthError::Api { code, .. } => Some(code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_code_for_an_expired_session_leads_to_one_speculative_relogin() {
+    let sim = sim().await;
+    // An Electa whose expired-session answer is worded in a way no rule
+    // knows: a non-zero code is "maybe rejected".
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let c = client(builder(&sim, DEMO_APP_KEY).build().unwrap());
+    c.call("users/list/", &[]).await.unwrap();
+    sim.expire_all_sessions();
+    let reply = c.call("users/list/", &[]).await.unwrap();
+    assert_eq!(reply.code, 0);
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(sim.counters().calls(&cid()), 2);
+    let stats = c.stats();
+    assert_eq!((stats.speculative_relogins, stats.relogins), (1, 1));
+    assert_eq!(sim.counters().failed_logins(&cid()), 0);
+}
+
+#[tokio::test]
+async fn a_genuine_api_error_costs_one_speculative_login_then_none() {
+    let sim = sim().await;
+    let c = client_every(
+        builder(&sim, DEMO_APP_KEY).build().unwrap(),
+        Duration::from_millis(200),
+    );
+    c.call("users/list/", &[]).await.unwrap();
+    sim.set_call_error(Some((12, "Course not found")));
+    let err = c.call("users/list/", &[]).await.unwrap_err();
+    assert_eq!(api_code(&err), Some("12"), "{err:?}");
+    assert_eq!(
+        err.provider_error::<ElectaError>().unwrap().message,
+        "Course not found"
+    );
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(c.stats().speculative_relogins, 1);
+    let session = c.cached().unwrap();
+    // The fresh session is kept, and code 12 is an API error for it, even
+    // once the speculative interval is over.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for _ in 0..3 {
+        let err = c.call("users/list/", &[]).await.unwrap_err();
+        assert_eq!(api_code(&err), Some("12"), "{err:?}");
+    }
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(c.stats().speculative_relogins, 1);
+    assert_eq!(c.cached().unwrap().generation(), session.generation());
+    sim.set_call_error(None);
+    c.call("users/list/", &[]).await.unwrap();
+    assert_eq!(sim.counters().logins(&cid()), 2);
+}
+
+#[tokio::test]
+async fn a_second_unknown_code_within_the_interval_does_not_log_in() {
+    let sim = sim().await;
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let c = client_every(
+        builder(&sim, DEMO_APP_KEY).build().unwrap(),
+        Duration::from_millis(400),
+    );
+    c.call("users/list/", &[]).await.unwrap();
+    sim.expire_all_sessions();
+    c.call("users/list/", &[]).await.unwrap();
+    assert_eq!(c.stats().speculative_relogins, 1);
+    // Within the interval: another unknown code is returned as it is.
+    sim.set_invalid_token_reply(58, "Sitzung abgelaufen");
+    sim.expire_all_sessions();
+    let err = c.call("users/list/", &[]).await.unwrap_err();
+    assert_eq!(api_code(&err), Some("58"), "{err:?}");
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(c.stats().speculative_relogins, 1);
+    // After it, the next one may log in again.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    c.call("users/list/", &[]).await.unwrap();
+    assert_eq!(sim.counters().logins(&cid()), 3);
+    assert_eq!(c.stats().speculative_relogins, 2);
+}
+
+#[tokio::test]
+async fn the_documented_credential_text_on_a_call_is_a_rejection() {
+    let sim = sim().await;
+    sim.set_invalid_token_reply(9, INVALID_CREDENTIALS_TEXT);
+    let c = client(builder(&sim, DEMO_APP_KEY).build().unwrap());
+    c.call("users/list/", &[]).await.unwrap();
+    for _ in 0..2 {
+        sim.expire_all_sessions();
+        c.call("users/list/", &[]).await.unwrap();
+    }
+    assert_eq!(sim.counters().logins(&cid()), 3);
+    let stats = c.stats();
+    assert_eq!((stats.speculative_relogins, stats.relogins), (0, 2));
+}
+
+#[tokio::test]
+async fn configured_rules_make_a_code_a_rejection() {
+    let sim = sim().await;
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let rules = RejectionRules {
+        rejected_codes: vec![57],
+        ..RejectionRules::default()
+    };
+    let c = client(
+        builder(&sim, DEMO_APP_KEY)
+            .rejection_rules(rules)
+            .build()
+            .unwrap(),
+    );
+    c.call("users/list/", &[]).await.unwrap();
+    for _ in 0..2 {
+        sim.expire_all_sessions();
+        c.call("users/list/", &[]).await.unwrap();
+    }
+    let stats = c.stats();
+    assert_eq!((stats.speculative_relogins, stats.relogins), (0, 2));
+    // A pattern works the same way, case-insensitively.
+    let rules = RejectionRules {
+        rejected_patterns: vec!["session TIMED out".into()],
+        ..RejectionRules::default()
+    };
+    let c = client(
+        builder(&sim, DEMO_APP_KEY)
+            .rejection_rules(rules)
+            .build()
+            .unwrap(),
+    );
+    c.call("users/list/", &[]).await.unwrap();
+    for _ in 0..2 {
+        sim.expire_all_sessions();
+        c.call("users/list/", &[]).await.unwrap();
+    }
+    let stats = c.stats();
+    assert_eq!((stats.speculative_relogins, stats.relogins), (0, 2));
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_speculative_relogin() {
+    let sim = sim().await;
+    sim.set_invalid_token_reply(57, "Session timed out");
+    let c = client(builder(&sim, DEMO_APP_KEY).build().unwrap());
+    c.call("users/list/", &[]).await.unwrap();
+    sim.expire_all_sessions();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call("users/list/", &[]).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(sim.counters().logins(&cid()), 2);
+    assert_eq!(c.stats().speculative_relogins, 1);
 }

@@ -5,10 +5,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use auth_core::reqwest::RequestBuilder;
+use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::url::Url;
 use auth_core::{
-    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Session, async_trait,
+    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Rejection, Session,
+    async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -140,6 +141,15 @@ impl Provider for Fake {
         _session: &Session<u64>,
     ) -> Option<RequestBuilder> {
         self.keep_alive_url.as_ref().map(|u| http.client().get(u))
+    }
+
+    /// 401 rejects the session; 418 maybe does (code "418").
+    fn rejection(&self, status: StatusCode, _body: &[u8]) -> Rejection {
+        match status.as_u16() {
+            401 => Rejection::Rejected,
+            418 => Rejection::MaybeRejected { code: "418".into() },
+            _ => Rejection::NotRejected,
+        }
     }
 
     fn lockout_rule(&self) -> Option<LockoutRule> {
