@@ -44,7 +44,8 @@ pub struct Stats {
     pub failed_logins: u64,
     /// Logins made ahead of expiry.
     pub refreshes: u64,
-    /// Logins made because the provider rejected a session.
+    /// Logins made because the provider rejected a session (or it was
+    /// invalidated).
     pub relogins: u64,
     /// Responses that rejected a session.
     pub rejections: u64,

@@ -99,6 +99,17 @@ fn start<P: Provider>(
     seen: u64,
     reason: Reason,
 ) -> SharedLogin<P::Data> {
+    // A caller that finds no session because the last one was just rejected
+    // starts the same re-login the rejected request would have.
+    let highest = inner.highest_generation.load(Ordering::Relaxed);
+    let reason = if reason == Reason::Missing
+        && highest > 0
+        && inner.rejected_generation.load(Ordering::Relaxed) >= highest
+    {
+        Reason::Rejected
+    } else {
+        reason
+    };
     let id = inner.flight_ids.fetch_add(1, Ordering::Relaxed) + 1;
     let logout_epoch = inner.logout_epoch.load(Ordering::SeqCst);
     let span = tracing::info_span!(
