@@ -471,7 +471,7 @@ fn print_table(rows: &[Row]) {
         "logins",
         "calls",
         "re-logins",
-        "1,000 concurrent",
+        "concurrent burst",
         "time",
     ];
     let cells: Vec<[String; 7]> = rows
@@ -544,7 +544,8 @@ async fn main() -> Result<(), BoxError> {
     println!(
         "\nlogins and calls are counted by the simulators (calls include logouts where the provider \
          counts them); each provider ran 4 calls on one client, with one server-side expiry between \
-         the 3rd and the 4th, and {BURST} concurrent calls on a fresh client."
+         the 3rd and the 4th, and a burst of concurrent calls on a fresh client ({BURST}; \
+         {WIALON_BURST} for Wialon, which limits each session to 10 requests at once)."
     );
     Ok(())
 }
