@@ -341,7 +341,7 @@ pub fn endpoint(provider: &'static str, base: &Url, path: &str) -> Result<Url, A
         return Err(refuse("absolute URLs are not allowed"));
     }
     for segment in path_part.split('/') {
-        let decoded = percent_decode(segment);
+        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
         if decoded == "." || decoded == ".." {
             return Err(refuse("dot segments are not allowed"));
         }
@@ -354,30 +354,6 @@ pub fn endpoint(provider: &'static str, base: &Url, path: &str) -> Result<Url, A
         return Err(refuse("it leaves the base URL"));
     }
     Ok(url)
-}
-
-/// Percent-decodes `s` (lossily), for comparing path segments.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 /// Removes, recursively, every value of a login reply that equals or

@@ -41,7 +41,11 @@ impl Secrets {
         if let Ok(url) = auth_core::url::Url::parse(raw) {
             if let Some(p) = url.password() {
                 needles.push(SecretString::from(p.to_owned()));
-                needles.push(SecretString::from(percent_decode(p)));
+                needles.push(SecretString::from(
+                    percent_encoding::percent_decode_str(p)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                ));
             }
             for (k, v) in url.query_pairs() {
                 if matches!(k.to_ascii_lowercase().as_str(), "pass" | "password") {
@@ -65,27 +69,6 @@ impl Secrets {
         }
         out
     }
-}
-
-/// `%XX` sequences of a URL component decoded (invalid ones kept as is).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub(crate) struct Inner {
