@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use crate::AuthError;
 use crate::client::{Authenticated, Inner};
+use crate::gate::RequestGate;
 use crate::guard::{BackoffPolicy, LockoutRule, LoginGuard};
 use crate::http::{HttpClient, HttpSettings};
+use crate::limits::RequestLimits;
 use crate::provider::Provider;
 use crate::session::RefreshPolicy;
 use crate::store::{MemoryStore, TokenStore};
@@ -37,6 +39,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     speculative_interval: Duration,
     fail_closed: bool,
     allowed_origins: Vec<url::Url>,
+    limits: Option<Option<RequestLimits>>,
 }
 
 impl<P: Provider> fmt::Debug for AuthenticatedBuilder<P> {
@@ -64,6 +67,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             speculative_interval: DEFAULT_SPECULATIVE_RELOGIN_INTERVAL,
             fail_closed: false,
             allowed_origins: Vec::new(),
+            limits: None,
         }
     }
 
@@ -171,6 +175,16 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         self
     }
 
+    /// Overrides the provider's per-session request limits
+    /// ([`Provider::request_limits`]); `None` removes them (the service then
+    /// refuses what exceeds its own). When several processes share one
+    /// session through a store, give each its share:
+    /// `provider_limits.shared_by(processes)`.
+    pub fn request_limits(mut self, limits: Option<RequestLimits>) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     fn lockout(&self) -> Result<Option<LockoutRule>, AuthError> {
         let name = self.provider.name();
         let rule = match (self.provider.lockout_rule(), self.lockout) {
@@ -212,6 +226,12 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         if self.lock_lease.is_zero() {
             return Err(AuthError::config("lock_lease must be positive"));
         }
+        let limits = self
+            .limits
+            .unwrap_or_else(|| self.provider.request_limits());
+        if let Some(limits) = &limits {
+            limits.validate()?;
+        }
         let credential_attempts = match lockout {
             Some(rule) => self.provider.credential_attempts().min(rule.max_failures),
             None => self.provider.credential_attempts(),
@@ -237,6 +257,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
                 min_login_interval: self.min_login_interval,
                 speculative_interval: self.speculative_interval,
             },
+            limits.map(RequestGate::new),
         )))
     }
 }

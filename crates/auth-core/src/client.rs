@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::AuthError;
 use crate::builder::AuthenticatedBuilder;
 use crate::flight::{self, FlightSlot, LoginResult};
+use crate::gate::{RequestGate, RequestPermit, hold_until_read, rebuild};
 use crate::guard::LoginGuard;
 use crate::http::{HttpClient, read_body_capped};
 use crate::provider::{Provider, Rejection};
@@ -130,6 +131,8 @@ pub(crate) struct Inner<P: Provider> {
     /// When the last speculative re-login was decided, and the generation
     /// of the session it replaces.
     pub(crate) last_speculative: Mutex<Option<(Instant, u64)>>,
+    /// The per-session request limits, when there are any.
+    pub(crate) gate: Option<RequestGate>,
 }
 
 impl<P: Provider> Inner<P> {
@@ -140,6 +143,7 @@ impl<P: Provider> Inner<P> {
         guard: LoginGuard,
         refresh: RefreshPolicy,
         timing: Timing,
+        gate: Option<RequestGate>,
     ) -> Self {
         Self {
             key: provider.cache_key(),
@@ -159,6 +163,7 @@ impl<P: Provider> Inner<P> {
             keep_alive: Mutex::new(None),
             counters: Counters::default(),
             last_speculative: Mutex::new(None),
+            gate,
         }
     }
 }
@@ -319,11 +324,13 @@ impl<P: Provider> Authenticated<P> {
         request: RequestBuilder,
         route: Route,
     ) -> Result<Response, AuthError> {
+        // One permit covers the request and its retry, which run in turn.
+        let permit = self.permit().await;
         let session = self.session().await?;
         let retry = request.try_clone();
         let (response, outcome) = self.send_with(&session, request, route).await?;
         let speculative = match self.judge(&session, outcome, retry.is_some()) {
-            Verdict::Keep => return Ok(response),
+            Verdict::Keep => return Ok(self.hand_over(response, permit)),
             Verdict::Reject => None,
             Verdict::Speculate(code) => Some(code),
         };
@@ -346,7 +353,7 @@ impl<P: Provider> Authenticated<P> {
                 .flatten();
             let (response, outcome) = self.send_with(&fresh, retry, route).await?;
             if !self.judge_retry(&fresh, outcome, speculative.as_deref()) {
-                return Ok(response);
+                return Ok(self.hand_over(response, permit));
             }
             self.reject(&fresh).await;
             match again {
@@ -362,6 +369,44 @@ impl<P: Provider> Authenticated<P> {
                     });
                 }
             }
+        }
+    }
+
+    /// Waits for this client's permit to send a request that uses the
+    /// session (none is needed without request limits).
+    pub(crate) async fn permit(&self) -> Option<RequestPermit> {
+        match &self.inner.gate {
+            Some(gate) => Some(gate.acquire().await),
+            None => None,
+        }
+    }
+
+    /// Hands `response` to the caller with `permit`: released now when the
+    /// body was already read to classify the response, else when the
+    /// caller reads or drops it.
+    pub(crate) fn hand_over(&self, response: Response, permit: Option<RequestPermit>) -> Response {
+        match permit {
+            Some(permit) if !self.inner.provider.rejection_needs_body(response.status()) => {
+                hold_until_read(response, permit)
+            }
+            _ => response,
+        }
+    }
+
+    /// Runs `section` alone on the session: it starts once every request in
+    /// flight has finished, and no other request of this client (or its
+    /// clones) starts until it ends. Requests that `section` itself sends
+    /// from this task pass; sections nest. For the provider calls that must
+    /// run alone (Wialon reports, messages, render); a request `section`
+    /// spawns onto another task and waits for would wait forever.
+    ///
+    /// Exclusion works through the [`RequestLimits`](crate::RequestLimits)
+    /// gate: a client without request limits has none, and runs `section`
+    /// as it is.
+    pub async fn exclusive<F: std::future::Future>(&self, section: F) -> F::Output {
+        match &self.inner.gate {
+            Some(gate) => gate.exclusive(section).await,
+            None => section.await,
         }
     }
 
@@ -479,7 +524,15 @@ impl<P: Provider> Authenticated<P> {
     ) -> Result<(Response, Outcome), AuthError> {
         let provider = &self.inner.provider;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = send_authorized(&self.inner.http, provider, session, request, route).await?;
+        let response = send_authorized(
+            &self.inner.http,
+            provider,
+            session,
+            request,
+            route,
+            self.inner.gate.as_ref(),
+        )
+        .await?;
         self.classify(response).await
     }
 
@@ -492,8 +545,10 @@ impl<P: Provider> Authenticated<P> {
         let provider = &self.inner.provider;
         let status = response.status();
         let (response, rejected) = if provider.rejection_needs_body(status) {
-            let version = response.version();
-            let headers = response.headers().clone();
+            let url = response.url().clone();
+            let (mut parts, ()) = http::Response::new(()).into_parts();
+            parts.version = response.version();
+            parts.headers = response.headers().clone();
             let (status, body) = read_body_capped(
                 provider.name(),
                 response,
@@ -501,11 +556,8 @@ impl<P: Provider> Authenticated<P> {
             )
             .await?;
             let rejected = provider.rejection(status, &body);
-            let mut rebuilt = http::Response::new(body);
-            *rebuilt.status_mut() = status;
-            *rebuilt.version_mut() = version;
-            *rebuilt.headers_mut() = headers;
-            (Response::from(rebuilt), rejected)
+            parts.status = status;
+            (rebuild(parts, body.into(), url), rejected)
         } else {
             let rejected = provider.rejection(status, &[]);
             (response, rejected)
@@ -628,7 +680,14 @@ impl<P: Provider> Authenticated<P> {
             generation = session.generation()
         );
         async {
-            let result = self.inner.provider.logout(&self.inner.http, &session).await;
+            let result = {
+                let _permit = self.permit().await;
+                let _rate = match &self.inner.gate {
+                    Some(gate) => Some(gate.pace().await),
+                    None => None,
+                };
+                self.inner.provider.logout(&self.inner.http, &session).await
+            };
             if let Err(error) = self
                 .inner
                 .store

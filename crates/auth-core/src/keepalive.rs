@@ -55,10 +55,12 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
         else {
             return;
         };
-        match client
+        let permit = client.permit().await;
+        let sent = client
             .send_with(&session, request, crate::redirect::Route::Own)
-            .await
-        {
+            .await;
+        drop(permit);
+        match sent {
             Ok((_, crate::client::Outcome::Accepted | crate::client::Outcome::Maybe(_))) => {
                 client.record_use(&session);
                 tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")

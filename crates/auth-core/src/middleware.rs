@@ -104,7 +104,12 @@ impl<P: Provider> AuthMiddleware<P> {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<(Response, bool)> {
         let requested = request.url().clone();
+        let rate = match &self.auth.inner.gate {
+            Some(gate) => Some(gate.pace().await),
+            None => None,
+        };
         let response = next.run(request, extensions).await.map_err(without_url)?;
+        drop(rate);
         let redirect = crate::redirect::middleware_response(
             self.auth.provider().name(),
             &requested,
@@ -123,16 +128,18 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
+        // One permit covers the request and its retry, which run in turn.
+        let permit = self.auth.permit().await;
         let session = self.auth.session().await.map_err(mw)?;
         let retry = request.try_clone();
         let authorized = self.authorize(&session, request)?;
         let (response, redirect) = self.run(authorized, extensions, next.clone()).await?;
         if redirect {
-            return Ok(response);
+            return Ok(self.auth.hand_over(response, permit));
         }
         let (response, outcome) = self.auth.classify(response).await.map_err(mw)?;
         let speculative = match self.auth.judge(&session, outcome, retry.is_some()) {
-            Verdict::Keep => return Ok(response),
+            Verdict::Keep => return Ok(self.auth.hand_over(response, permit)),
             Verdict::Reject => None,
             Verdict::Speculate(code) => Some(code),
         };
@@ -152,7 +159,7 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
         let authorized = self.authorize(&fresh, retry)?;
         let (response, redirect) = self.run(authorized, extensions, next).await?;
         if redirect {
-            return Ok(response);
+            return Ok(self.auth.hand_over(response, permit));
         }
         let (response, outcome) = self.auth.classify(response).await.map_err(mw)?;
         if self
@@ -165,6 +172,6 @@ impl<P: Provider> Middleware for AuthMiddleware<P> {
                 retried: true,
             }));
         }
-        Ok(response)
+        Ok(self.auth.hand_over(response, permit))
     }
 }

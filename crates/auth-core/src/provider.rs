@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AuthError;
 use crate::guard::LockoutRule;
+use crate::limits::RequestLimits;
 use crate::http::HttpClient;
 use crate::session::{NewSession, Session};
 
@@ -134,6 +135,15 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// whose fair-use policy punishes repeated logins should keep it low).
     fn credential_attempts(&self) -> u32 {
         self.lockout_rule().map_or(3, |rule| rule.max_failures)
+    }
+
+    /// The limits the provider's service puts on the requests of one
+    /// session, which every request that uses the session honours (see
+    /// [`RequestLimits`]). Declare values strictly below the service's, so
+    /// that the client's own pacing, not the service, decides who waits.
+    /// Default: none.
+    fn request_limits(&self) -> Option<RequestLimits> {
+        None
     }
 
     /// How long a login (and the distributed login lock) may take at most.

@@ -8,6 +8,7 @@ use reqwest::{Method, Request, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use crate::AuthError;
+use crate::gate::RequestGate;
 use crate::http::HttpClient;
 use crate::provider::Provider;
 use crate::session::Session;
@@ -134,6 +135,7 @@ pub(crate) async fn send_authorized<P: Provider>(
     session: &Session<P::Data>,
     request: RequestBuilder,
     route: Route,
+    gate: Option<&RequestGate>,
 ) -> Result<Response, AuthError> {
     let name = provider.name();
     let client = match route {
@@ -153,10 +155,15 @@ pub(crate) async fn send_authorized<P: Provider>(
         // An authorize() that moved the request elsewhere is refused too.
         check_scope(provider, http, authorized.url())?;
         let requested = authorized.url().clone();
+        let rate = match gate {
+            Some(gate) => Some(gate.pace().await),
+            None => None,
+        };
         let response = client
             .execute(authorized)
             .await
             .map_err(|e| AuthError::transport(name, e))?;
+        drop(rate);
         if let Some(error) = followed(name, &requested, &response) {
             return Err(error);
         }

@@ -580,6 +580,11 @@ impl WialonSim {
             .sum()
     }
 
+    /// `ajax.html` requests in progress now, over all sessions.
+    pub fn in_flight(&self) -> usize {
+        self.state.limiter.in_flight()
+    }
+
     /// Requests refused so far by a per-session limit.
     pub fn limit_refusals(&self) -> u64 {
         self.state.limiter.refused()

@@ -7,7 +7,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use auth_core::http::{HttpClient, parse_json, read_body_capped, status_error};
-use auth_core::{AuthError, Authenticated, Expiry, NewSession, Provider, Session, async_trait};
+use auth_core::{
+    AuthError, Authenticated, Expiry, NewSession, Provider, RequestLimits, Session, async_trait,
+};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -292,6 +294,12 @@ impl Provider for WialonProvider {
 
     fn rejection_needs_body(&self, status: StatusCode) -> bool {
         status == StatusCode::OK
+    }
+
+    /// [`request_limits`](WialonProviderBuilder::request_limits): by
+    /// default 9 in flight and 9 per second per session.
+    fn request_limits(&self) -> Option<RequestLimits> {
+        Some(self.config.request_limits)
     }
 
     fn is_rejected(&self, status: StatusCode, body: &[u8]) -> bool {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use auth_core::AuthError;
+use auth_core::{AuthError, RequestLimits};
 use auth_core::http::check_base_url;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -24,6 +24,14 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// shortened idle limit). The client treats a session within
 /// min(1 s, idle / 10) of its idle deadline as expired.
 pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The client's default per-session request limits: 9 requests in flight
+/// and 9 started per second, strictly below the 10 concurrent requests the
+/// service allows a session (error 10) and the 10 per second public clients
+/// keep to (py-aiowialon), so the client queues before the service refuses.
+pub const DEFAULT_REQUEST_LIMITS: RequestLimits = RequestLimits::new()
+    .max_in_flight(9)
+    .max_requests(9, Duration::from_secs(1));
 
 bitflags::bitflags! {
     /// Which blocks the `token/login` reply contains (`fl`). Combine them
@@ -70,6 +78,7 @@ pub(crate) struct WialonConfig {
     pub(crate) ajax_url: Url,
     pub(crate) avl_evts_url: Url,
     pub(crate) idle_timeout: Duration,
+    pub(crate) request_limits: RequestLimits,
 }
 
 impl fmt::Debug for WialonConfig {
@@ -80,6 +89,7 @@ impl fmt::Debug for WialonConfig {
             .field("flags", &self.flags)
             .field("host", &self.host.as_str())
             .field("idle_timeout", &self.idle_timeout)
+            .field("request_limits", &self.request_limits)
             .finish()
     }
 }
@@ -108,6 +118,7 @@ pub struct WialonProviderBuilder {
     host: String,
     idle_timeout: Duration,
     allow_insecure_http: bool,
+    request_limits: RequestLimits,
 }
 
 impl fmt::Debug for WialonProviderBuilder {
@@ -118,6 +129,7 @@ impl fmt::Debug for WialonProviderBuilder {
             .field("flags", &self.flags)
             .field("host", &self.host)
             .field("idle_timeout", &self.idle_timeout)
+            .field("request_limits", &self.request_limits)
             .finish()
     }
 }
@@ -131,6 +143,7 @@ impl Default for WialonProviderBuilder {
             host: WIALON_HOSTING.to_owned(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             allow_insecure_http: false,
+            request_limits: DEFAULT_REQUEST_LIMITS,
         }
     }
 }
@@ -183,6 +196,16 @@ impl WialonProviderBuilder {
         self
     }
 
+    /// The per-session request limits the client keeps to (default
+    /// [`DEFAULT_REQUEST_LIMITS`]). When several processes share one
+    /// session through a store, give each its share:
+    /// `DEFAULT_REQUEST_LIMITS.shared_by(processes)` (see the crate's
+    /// Protocol section).
+    pub fn request_limits(mut self, limits: RequestLimits) -> Self {
+        self.request_limits = limits;
+        self
+    }
+
     /// Checks the configuration and builds the provider.
     pub fn build(self) -> Result<crate::WialonProvider, AuthError> {
         let token = self.token.ok_or_else(|| {
@@ -202,6 +225,7 @@ impl WialonProviderBuilder {
                 MIN_IDLE_TIMEOUT.as_millis()
             )));
         }
+        self.request_limits.validate()?;
         let host = Url::parse(self.host.trim())
             .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))?;
         check_base_url(&host, self.allow_insecure_http)?;
@@ -225,6 +249,7 @@ impl WialonProviderBuilder {
             ajax_url,
             avl_evts_url,
             idle_timeout: self.idle_timeout,
+            request_limits: self.request_limits,
         }))
     }
 }

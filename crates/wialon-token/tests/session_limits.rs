@@ -1,17 +1,30 @@
-//! Per-session request limits against the auth-sim Wialon simulator: a
-//! burst on one session queues (retries with back-off) instead of failing.
+//! Per-session request limits against the auth-sim Wialon simulator: the
+//! client keeps a burst on one session under the service's limits (it
+//! queues), and a refusal caused by load it cannot see (another process on
+//! the same session) is retried with back-off instead of failing.
 
 use std::time::Duration;
 
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
-use wialon_token::{LimitRetry, WialonClient, WialonError, WialonErrorCode, WialonProvider};
+use auth_sim::wialon::SessionLimits;
+use wialon_token::{
+    LimitRetry, RequestLimits, WialonClient, WialonError, WialonErrorCode, WialonProvider,
+};
 
+/// A client with the default request limits.
 fn client(sim: &WialonSim) -> WialonClient {
+    client_with(sim, wialon_token::DEFAULT_REQUEST_LIMITS)
+}
+
+/// A client with `limits`; no limits stands for processes that share the
+/// session and whose load this one cannot see.
+fn client_with(sim: &WialonSim, limits: RequestLimits) -> WialonClient {
     WialonClient::new(
         WialonProvider::builder()
             .token(DEMO_TOKEN)
             .host(sim.base_url().as_str())
+            .request_limits(limits)
             .build()
             .unwrap(),
     )
@@ -24,14 +37,43 @@ fn search() -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_over_the_concurrent_limit_queues_instead_of_failing() {
+async fn a_burst_on_one_session_stays_under_the_service_limits() {
+    let sim = WialonSim::start(WialonSimConfig {
+        call_latency: Duration::from_millis(150),
+        limits: SessionLimits {
+            max_requests_per_second_per_session: Some(10),
+            ..SessionLimits::default()
+        },
+        ..WialonSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sim).with_limit_retry(LimitRetry::none());
+    c.session().await.unwrap();
+    let calls: Vec<_> = (0..30)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
+        })
+        .collect();
+    for call in calls {
+        let reply = call.await.unwrap().unwrap();
+        assert_eq!(reply["totalItemsCount"], 3);
+    }
+    assert_eq!(sim.limit_refusals(), 0, "the client went over a limit");
+    assert_eq!(sim.counters().calls(DEMO_USER), 30);
+    assert_eq!(sim.counters().logins(DEMO_USER), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_caused_by_load_the_client_cannot_see_are_retried() {
     let sim = WialonSim::start(WialonSimConfig {
         call_latency: Duration::from_millis(40),
         ..WialonSimConfig::default()
     })
     .await
     .unwrap();
-    let c = client(&sim);
+    let c = client_with(&sim, RequestLimits::new());
     c.session().await.unwrap();
     let calls: Vec<_> = (0..25)
         .map(|_| {
@@ -58,7 +100,7 @@ async fn without_retry_the_refusal_is_a_typed_retryable_error() {
     })
     .await
     .unwrap();
-    let c = client(&sim).with_limit_retry(LimitRetry::none());
+    let c = client_with(&sim, RequestLimits::new()).with_limit_retry(LimitRetry::none());
     c.session().await.unwrap();
     let calls: Vec<_> = (0..12)
         .map(|_| {
@@ -77,4 +119,47 @@ async fn without_retry_the_refusal_is_a_typed_retryable_error() {
         }
     }
     assert_eq!(refused, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_section_has_the_session_to_itself() {
+    let sim = WialonSim::start(WialonSimConfig {
+        call_latency: Duration::from_millis(30),
+        ..WialonSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sim).with_limit_retry(LimitRetry::none());
+    c.session().await.unwrap();
+    let background: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (at_start, during) = c
+        .exclusive(async {
+            // Requests already in flight finished before the section began.
+            let at_start = sim.in_flight();
+            let sample = async {
+                let mut most = 0;
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    most = most.max(sim.in_flight());
+                }
+                most
+            };
+            let params = search();
+            let (reply, during) =
+                tokio::join!(c.call::<Value>("core/search_items", &params), sample);
+            assert_eq!(reply.unwrap()["totalItemsCount"], 3);
+            (at_start, during)
+        })
+        .await;
+    assert_eq!(at_start, 0, "the section began while requests were in flight");
+    assert_eq!(during, 1, "other requests ran alongside the section's call");
+    for call in background {
+        call.await.unwrap().unwrap();
+    }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::url::Url;
 use auth_core::{
-    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Rejection, Session,
-    async_trait,
+    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Rejection, RequestLimits,
+    Session, async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -41,6 +41,8 @@ pub struct Fake {
     pub mode: Mutex<Mode>,
     pub lockout: Option<LockoutRule>,
     pub keep_alive_url: Option<String>,
+    /// Per-session request limits the fake declares.
+    pub limits: Option<RequestLimits>,
     /// The provider's base URL: tokens go to its origin only.
     pub base: Url,
 }
@@ -55,6 +57,7 @@ impl Fake {
             mode: Mutex::new(Mode::Succeed),
             lockout: None,
             keep_alive_url: None,
+            limits: None,
             base: Url::parse("http://127.0.0.1/").unwrap(),
         }
     }
@@ -154,6 +157,10 @@ impl Provider for Fake {
 
     fn lockout_rule(&self) -> Option<LockoutRule> {
         self.lockout
+    }
+
+    fn request_limits(&self) -> Option<RequestLimits> {
+        self.limits
     }
 }
 

@@ -184,6 +184,16 @@ impl Limiter {
         *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
     }
 
+    /// `ajax.html` requests in progress, over all sessions.
+    pub(super) fn in_flight(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|s| s.in_flight)
+            .sum()
+    }
+
     pub(super) fn refused(&self) -> u64 {
         *self.refused.lock().unwrap_or_else(|p| p.into_inner())
     }
