@@ -113,8 +113,8 @@ mod settings;
 pub use auth_core as core;
 pub use auth_core::{
     AuthError, Authenticated, AuthenticatedBuilder, BackoffPolicy, DynAuthenticated, Expiry,
-    HttpClient, HttpSettings, LockoutRule, MemoryStore, Provider, RefreshPolicy, Session, Stats,
-    TokenStore,
+    HttpClient, HttpSettings, LockoutRule, MemoryStore, Provider, RefreshPolicy, RequestLimits,
+    Session, Stats, TokenStore,
 };
 pub use auth_core::{reqwest, secrecy, url};
 

@@ -351,6 +351,7 @@ impl PlaspySettings {
 /// | `operate_as` | string | optional sub-user (`operateAs`) |
 /// | `flags` | integer | login reply flags (`fl`), default 3 (basic and user info) |
 /// | `idle_timeout_secs` | number | how long the server keeps an idle session (default 300) |
+/// | `session_shared_by` | integer | processes sharing one session through a store; each keeps to that share of the per-session request limits (default 1) |
 /// | `allow_insecure_http` | bool | default false |
 #[cfg(feature = "wialon")]
 #[derive(Debug, Clone, Deserialize)]
@@ -371,6 +372,10 @@ pub struct WialonSettings {
     /// The server's idle timeout, in seconds.
     #[serde(default)]
     pub idle_timeout_secs: Option<f64>,
+    /// Processes that share one session through a store: each keeps to
+    /// that share of Wialon's per-session request limits.
+    #[serde(default)]
+    pub session_shared_by: Option<u32>,
     /// Allow plain `http` to a non-loopback host.
     #[serde(default)]
     pub allow_insecure_http: bool,
@@ -403,6 +408,15 @@ impl WialonSettings {
         }
         if let Some(d) = secs("idle_timeout_secs", self.idle_timeout_secs)? {
             builder = builder.idle_timeout(d);
+        }
+        if let Some(processes) = self.session_shared_by {
+            if processes == 0 {
+                return Err(AuthError::config(
+                    "wialon session_shared_by must be at least 1",
+                ));
+            }
+            builder =
+                builder.request_limits(wialon_token::DEFAULT_REQUEST_LIMITS.shared_by(processes));
         }
         builder.build()
     }

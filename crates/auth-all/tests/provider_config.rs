@@ -172,3 +172,41 @@ fn common_settings_become_http_settings() {
     .unwrap_err();
     assert!(err.to_string().contains("max_body_bytes"), "{err}");
 }
+
+#[test]
+fn a_wialon_fleet_share_becomes_the_request_limits() {
+    use auth_all::core::Provider;
+    use auth_all::wialon::DEFAULT_REQUEST_LIMITS;
+
+    let token = "a".repeat(72);
+    let config =
+        ProviderConfig::from_toml_str(&format!("provider = \"wialon\"\ntoken = \"{token}\"\n"))
+            .unwrap();
+    let ProviderConfig::Wialon(s) = config else {
+        panic!()
+    };
+    let whole = s.into_provider().unwrap().request_limits().unwrap();
+    assert_eq!(whole, DEFAULT_REQUEST_LIMITS);
+    assert_eq!(whole.in_flight(), Some(9));
+
+    let config = ProviderConfig::from_toml_str(&format!(
+        "provider = \"wialon\"\ntoken = \"{token}\"\nsession_shared_by = 3\n"
+    ))
+    .unwrap();
+    let ProviderConfig::Wialon(s) = config else {
+        panic!()
+    };
+    let share = s.into_provider().unwrap().request_limits().unwrap();
+    assert_eq!(share.in_flight(), Some(3));
+    assert_eq!(share.rate(), Some((3, Duration::from_secs(1))));
+
+    let config = ProviderConfig::from_toml_str(&format!(
+        "provider = \"wialon\"\ntoken = \"{token}\"\nsession_shared_by = 0\n"
+    ))
+    .unwrap();
+    let ProviderConfig::Wialon(s) = config else {
+        panic!()
+    };
+    let err = s.into_provider().unwrap_err();
+    assert!(err.to_string().contains("session_shared_by"), "{err}");
+}
