@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::AuthError;
 use crate::guard::LockoutRule;
-use crate::limits::RequestLimits;
 use crate::http::HttpClient;
+use crate::limits::RequestLimits;
 use crate::session::{NewSession, Session};
 
 /// What an answer to an authorized request says about the session, see

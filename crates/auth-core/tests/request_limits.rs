@@ -245,14 +245,22 @@ async fn an_exclusive_section_runs_alone() {
         .exclusive(async {
             let mut statuses = Vec::new();
             for _ in 0..3 {
-                let rb = c.http().client().get(&exclusive_url).header("x-exclusive", "1");
+                let rb = c
+                    .http()
+                    .client()
+                    .get(&exclusive_url)
+                    .header("x-exclusive", "1");
                 let response = c.send(rb).await.unwrap();
                 statuses.push(response.status().as_u16());
                 response.text().await.unwrap();
             }
             // A section may nest: it is already alone.
             c.exclusive(async {
-                let rb = c.http().client().get(&exclusive_url).header("x-exclusive", "1");
+                let rb = c
+                    .http()
+                    .client()
+                    .get(&exclusive_url)
+                    .header("x-exclusive", "1");
                 c.send(rb).await.unwrap().status().as_u16()
             })
             .await;
@@ -364,6 +372,9 @@ async fn the_middleware_queues_and_holds_permits_too() {
     assert_eq!(load.arrivals.lock().unwrap().len(), 22);
     drop(first);
     let third = tokio::time::timeout(Duration::from_secs(5), third).await;
-    assert_eq!(third.expect("a dropped body frees its permit").unwrap(), 200);
+    assert_eq!(
+        third.expect("a dropped body frees its permit").unwrap(),
+        200
+    );
     drop(second);
 }

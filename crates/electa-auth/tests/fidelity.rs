@@ -162,7 +162,10 @@ async fn the_client_reads_the_unsuccessful_sample_as_wrong_credentials() {
         matches!(error, AuthError::InvalidCredentials { .. }),
         "{error:?}"
     );
-    assert!(error.to_string().contains(INVALID_CREDENTIALS_TEXT), "{error}");
+    assert!(
+        error.to_string().contains(INVALID_CREDENTIALS_TEXT),
+        "{error}"
+    );
     assert!(!error.to_string().contains(DEMO_APP_KEY));
     login.assert_async().await;
 }

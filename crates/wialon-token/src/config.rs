@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use auth_core::{AuthError, RequestLimits};
 use auth_core::http::check_base_url;
+use auth_core::{AuthError, RequestLimits};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 

@@ -73,8 +73,9 @@ pub use access::TokenAccess;
 pub use auth_core::{AuthError, Authenticated, RequestLimits, Session};
 pub use client::{WialonClient, WialonProvider};
 pub use config::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_LIMITS, LoginFlags, MIN_IDLE_TIMEOUT, TOKEN_LEN, WIALON_HOSTING,
-    WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonProviderBuilder,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_LIMITS, LoginFlags, MIN_IDLE_TIMEOUT, TOKEN_LEN,
+    WIALON_HOSTING, WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US,
+    WialonProviderBuilder,
 };
 pub use error::{WialonError, WialonErrorCode};
 pub use events::{WialonEvent, WialonEvents, poll_events_once};

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use auth_sim::wialon::SessionLimits;
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
-use auth_sim::wialon::SessionLimits;
 use wialon_token::{
     LimitRetry, RequestLimits, WialonClient, WialonError, WialonErrorCode, WialonProvider,
 };
@@ -31,6 +31,31 @@ fn client_with(sim: &WialonSim, limits: RequestLimits) -> WialonClient {
     .unwrap()
 }
 
+/// A simulator whose calls take `latency`, with `limits`.
+async fn sim_with(latency: Duration, limits: SessionLimits) -> WialonSim {
+    WialonSim::start(WialonSimConfig {
+        call_latency: latency,
+        limits,
+        ..WialonSimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// `n` concurrent `core/search_items` calls on a logged-in client.
+async fn spawn_searches(
+    c: &WialonClient,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Value, wialon_token::AuthError>>> {
+    c.session().await.unwrap();
+    (0..n)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
+        })
+        .collect()
+}
+
 fn search() -> Value {
     json!({"spec": {"itemsType": "avl_unit", "propName": "sys_name", "propValueMask": "*",
         "sortType": "sys_name"}, "force": 1, "flags": 1, "from": 0, "to": 0})
@@ -38,24 +63,13 @@ fn search() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_on_one_session_stays_under_the_service_limits() {
-    let sim = WialonSim::start(WialonSimConfig {
-        call_latency: Duration::from_millis(150),
-        limits: SessionLimits {
-            max_requests_per_second_per_session: Some(10),
-            ..SessionLimits::default()
-        },
-        ..WialonSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let limits = SessionLimits {
+        max_requests_per_second_per_session: Some(10),
+        ..SessionLimits::default()
+    };
+    let sim = sim_with(Duration::from_millis(150), limits).await;
     let c = client(&sim).with_limit_retry(LimitRetry::none());
-    c.session().await.unwrap();
-    let calls: Vec<_> = (0..30)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
-        })
-        .collect();
+    let calls = spawn_searches(&c, 30).await;
     for call in calls {
         let reply = call.await.unwrap().unwrap();
         assert_eq!(reply["totalItemsCount"], 3);
@@ -67,20 +81,9 @@ async fn a_burst_on_one_session_stays_under_the_service_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_caused_by_load_the_client_cannot_see_are_retried() {
-    let sim = WialonSim::start(WialonSimConfig {
-        call_latency: Duration::from_millis(40),
-        ..WialonSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with(Duration::from_millis(40), SessionLimits::default()).await;
     let c = client_with(&sim, RequestLimits::new());
-    c.session().await.unwrap();
-    let calls: Vec<_> = (0..25)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
-        })
-        .collect();
+    let calls = spawn_searches(&c, 25).await;
     for call in calls {
         let reply = call.await.unwrap().unwrap();
         assert_eq!(reply["totalItemsCount"], 3);
@@ -94,20 +97,9 @@ async fn refusals_caused_by_load_the_client_cannot_see_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retry_the_refusal_is_a_typed_retryable_error() {
-    let sim = WialonSim::start(WialonSimConfig {
-        call_latency: Duration::from_millis(200),
-        ..WialonSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with(Duration::from_millis(200), SessionLimits::default()).await;
     let c = client_with(&sim, RequestLimits::new()).with_limit_retry(LimitRetry::none());
-    c.session().await.unwrap();
-    let calls: Vec<_> = (0..12)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
-        })
-        .collect();
+    let calls = spawn_searches(&c, 12).await;
     let mut refused = 0;
     for call in calls {
         if let Err(err) = call.await.unwrap() {
@@ -123,20 +115,9 @@ async fn without_retry_the_refusal_is_a_typed_retryable_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exclusive_section_has_the_session_to_itself() {
-    let sim = WialonSim::start(WialonSimConfig {
-        call_latency: Duration::from_millis(30),
-        ..WialonSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = sim_with(Duration::from_millis(30), SessionLimits::default()).await;
     let c = client(&sim).with_limit_retry(LimitRetry::none());
-    c.session().await.unwrap();
-    let background: Vec<_> = (0..20)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.call::<Value>("core/search_items", &search()).await })
-        })
-        .collect();
+    let background = spawn_searches(&c, 20).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     let (at_start, during) = c
         .exclusive(async {
@@ -157,7 +138,10 @@ async fn an_exclusive_section_has_the_session_to_itself() {
             (at_start, during)
         })
         .await;
-    assert_eq!(at_start, 0, "the section began while requests were in flight");
+    assert_eq!(
+        at_start, 0,
+        "the section began while requests were in flight"
+    );
     assert_eq!(during, 1, "other requests ran alongside the section's call");
     for call in background {
         call.await.unwrap().unwrap();

@@ -11,8 +11,8 @@ use auth_sim::wialon::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use wialon_token::{
-    LoginFlags, RequestLimits, TokenParams, WialonClient, WialonError, WialonErrorCode, WialonProvider,
-    token_access,
+    LoginFlags, RequestLimits, TokenParams, WialonClient, WialonError, WialonErrorCode,
+    WialonProvider, token_access,
 };
 
 async fn sim_with_idle(idle: Duration) -> WialonSim {
