@@ -30,7 +30,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     settings: HttpSettings,
     client: Option<reqwest::Client>,
     store: Option<Arc<dyn TokenStore>>,
-    refresh: RefreshPolicy,
+    refresh: Option<RefreshPolicy>,
     backoff: BackoffPolicy,
     lockout: Option<Option<LockoutRule>>,
     lock_poll: Duration,
@@ -58,7 +58,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             settings: HttpSettings::default(),
             client: None,
             store: None,
-            refresh: RefreshPolicy::default(),
+            refresh: None,
             backoff: BackoffPolicy::default(),
             lockout: None,
             lock_poll: Duration::from_millis(50),
@@ -102,9 +102,10 @@ impl<P: Provider> AuthenticatedBuilder<P> {
         self
     }
 
-    /// How far ahead of expiry sessions are renewed.
+    /// How far ahead of expiry sessions are renewed. Default: the
+    /// provider's ([`Provider::refresh_policy`]).
     pub fn refresh_policy(mut self, refresh: RefreshPolicy) -> Self {
-        self.refresh = refresh;
+        self.refresh = Some(refresh);
         self
     }
 
@@ -241,6 +242,11 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             None => HttpClient::new(self.settings)?,
         }
         .with_allowed_origins(self.allowed_origins)?;
+        // One switch for plain HTTP: `HttpSettings::allow_insecure_http`.
+        http.check_base_url(self.provider.base_url())?;
+        let refresh = self
+            .refresh
+            .unwrap_or_else(|| self.provider.refresh_policy());
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let guard = LoginGuard::new(self.provider.name(), self.backoff, lockout)
             .with_credential_attempts(credential_attempts)
@@ -250,7 +256,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             http,
             store,
             guard,
-            self.refresh,
+            refresh,
             crate::client::Timing {
                 lock_poll: self.lock_poll,
                 lock_lease: self.lock_lease,

@@ -243,6 +243,11 @@ impl<P: Provider> Authenticated<P> {
         &self.inner.http
     }
 
+    /// How far ahead of expiry this client renews sessions.
+    pub fn refresh_policy(&self) -> RefreshPolicy {
+        self.inner.refresh
+    }
+
     /// The cache key of this account (no secrets).
     pub fn cache_key(&self) -> &str {
         &self.inner.key

@@ -100,6 +100,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod authorize;
 mod builder;
 mod client;
 mod dynamic;
@@ -114,6 +115,7 @@ mod limits;
 pub mod middleware;
 mod provider;
 mod redirect;
+mod request;
 mod session;
 mod store;
 
@@ -130,6 +132,7 @@ pub use http::{HttpClient, HttpSettings};
 pub use limits::RequestLimits;
 pub use provider::{Provider, Rejection};
 pub use redirect::{MAX_REDIRECTS, check_scope};
+pub use request::AuthRequestBuilder;
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};
 

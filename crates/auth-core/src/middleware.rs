@@ -83,16 +83,9 @@ impl<P: Provider> AuthMiddleware<P> {
         session: &crate::Session<P::Data>,
         request: Request,
     ) -> reqwest_middleware::Result<Request> {
-        let provider = self.auth.provider();
-        crate::redirect::check_scope(provider, self.auth.http(), request.url()).map_err(mw)?;
-        let builder =
-            reqwest::RequestBuilder::from_parts(self.auth.http().client().clone(), request);
-        let request = provider
-            .authorize(session, builder)
-            .build()
-            .map_err(|e| mw(AuthError::transport(provider.name(), e)))?;
-        crate::redirect::check_scope(provider, self.auth.http(), request.url()).map_err(mw)?;
-        Ok(request)
+        let http = self.auth.http();
+        crate::authorize::authorize(self.auth.provider(), http, session, http.client(), request)
+            .map_err(mw)
     }
 
     /// Sends an authorized request down the stack; the flag tells a redirect,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,7 +13,7 @@ use crate::AuthError;
 use crate::guard::LockoutRule;
 use crate::http::HttpClient;
 use crate::limits::RequestLimits;
-use crate::session::{NewSession, Session};
+use crate::session::{NewSession, RefreshPolicy, Session};
 
 /// What an answer to an authorized request says about the session, see
 /// [`Provider::rejection`].
@@ -90,8 +91,15 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Headers every authorized request carries unless the caller set them
+    /// (CTC's `Accept`). Default: none.
+    fn default_headers(&self) -> HeaderMap {
+        HeaderMap::new()
+    }
+
     /// Puts the session's token on a request (header, cookie or query
-    /// parameter).
+    /// parameter). A `Cookie` header added here is merged with the
+    /// caller's into one (RFC 6265 allows one).
     fn authorize(&self, session: &Session<Self::Data>, request: RequestBuilder) -> RequestBuilder;
 
     /// Whether the body must be read to tell if a response with this status
@@ -144,6 +152,14 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// Default: none.
     fn request_limits(&self) -> Option<RequestLimits> {
         None
+    }
+
+    /// How far ahead of expiry the provider's sessions are renewed; every
+    /// way of building a client starts from it
+    /// ([`AuthenticatedBuilder::refresh_policy`](crate::AuthenticatedBuilder::refresh_policy)
+    /// overrides it). Default [`RefreshPolicy::default`].
+    fn refresh_policy(&self) -> RefreshPolicy {
+        RefreshPolicy::default()
     }
 
     /// How long a login (and the distributed login lock) may take at most.

@@ -8,6 +8,7 @@ use reqwest::{Method, Request, RequestBuilder, Response, StatusCode};
 use url::Url;
 
 use crate::AuthError;
+use crate::authorize::authorize;
 use crate::gate::RequestGate;
 use crate::http::HttpClient;
 use crate::provider::Provider;
@@ -143,17 +144,11 @@ pub(crate) async fn send_authorized<P: Provider>(
         Route::Own => http.own_client(),
     };
     let mut current = request.build().map_err(|e| AuthError::transport(name, e))?;
-    check_scope(provider, http, current.url())?;
     let mut hops = 0;
     loop {
         let template = current.try_clone();
         let bodiless = bodiless_copy(&current, current.method().clone());
-        let authorized = provider
-            .authorize(session, RequestBuilder::from_parts(client.clone(), current))
-            .build()
-            .map_err(|e| AuthError::transport(name, e))?;
-        // An authorize() that moved the request elsewhere is refused too.
-        check_scope(provider, http, authorized.url())?;
+        let authorized = authorize(provider, http, session, client, current)?;
         let requested = authorized.url().clone();
         let rate = match gate {
             Some(gate) => Some(gate.pace().await),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::url::Url;
 use auth_core::{
-    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, Rejection, RequestLimits,
-    Session, async_trait,
+    AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, RefreshPolicy, Rejection,
+    RequestLimits, Session, async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -43,6 +43,8 @@ pub struct Fake {
     pub keep_alive_url: Option<String>,
     /// Per-session request limits the fake declares.
     pub limits: Option<RequestLimits>,
+    /// The refresh policy the fake declares (`None`: the trait's default).
+    pub refresh: Option<RefreshPolicy>,
     /// The provider's base URL: tokens go to its origin only.
     pub base: Url,
 }
@@ -58,6 +60,7 @@ impl Fake {
             lockout: None,
             keep_alive_url: None,
             limits: None,
+            refresh: None,
             base: Url::parse("http://127.0.0.1/").unwrap(),
         }
     }
@@ -161,6 +164,10 @@ impl Provider for Fake {
 
     fn request_limits(&self) -> Option<RequestLimits> {
         self.limits
+    }
+
+    fn refresh_policy(&self) -> RefreshPolicy {
+        self.refresh.unwrap_or_default()
     }
 }
 
