@@ -14,7 +14,7 @@
 use auth_sim::ctc::{
     CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME,
 };
-use ctc_auth::{CtcConfig, CtcProvider, Instance, TokenPlacement};
+use ctc_auth::{CtcProvider, Instance, TokenPlacement};
 use secrecy::SecretString;
 
 #[tokio::main]
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some((user, password, app_key)) => {
             let instance: Instance = env("CTC_INSTANCE").unwrap_or_else(|| "us".into()).parse()?;
             println!("Using the real CTC {instance:?} instance as {user}");
-            let config = CtcConfig::builder()
+            let config = CtcProvider::builder()
                 .username(user)
                 .password(SecretString::from(password))
                 .app_key(SecretString::from(app_key))
@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "CTC_USERNAME/CTC_PASSWORD/CTC_APP_KEY not set: using the simulator at {}",
                 sim.base_url()
             );
-            let config = CtcConfig::builder()
+            let config = CtcProvider::builder()
                 .username(DEMO_USERNAME)
                 .password(SecretString::from(DEMO_PASSWORD))
                 .app_key(SecretString::from(DEMO_APP_KEY))
@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let client = CtcProvider::new(config).into_client()?;
+    let client = config.into_client()?;
     let session = client.session().await?;
     println!(
         "Logged in: generation {}, expiry {:?} (token not shown)",

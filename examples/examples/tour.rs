@@ -89,7 +89,7 @@ fn dynamic<P: auth_core::Provider>(provider: P) -> Result<Arc<dyn DynAuthenticat
 }
 
 async fn ctc() -> Result<Scenario, BoxError> {
-    use ctc_auth::{CtcConfig, CtcProvider, Instance};
+    use ctc_auth::{CtcProvider, Instance};
     let (config, device, sim) = match (
         env("CTC_USERNAME"),
         secret("CTC_PASSWORD"),
@@ -97,7 +97,7 @@ async fn ctc() -> Result<Scenario, BoxError> {
     ) {
         (Some(user), Some(password), Some(app_key)) => {
             let instance: Instance = env("CTC_INSTANCE").unwrap_or_else(|| "us".into()).parse()?;
-            let config = CtcConfig::builder()
+            let config = CtcProvider::builder()
                 .username(user)
                 .password(password)
                 .app_key(app_key)
@@ -108,7 +108,7 @@ async fn ctc() -> Result<Scenario, BoxError> {
         _ => {
             use auth_sim::ctc::{DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME};
             let sim = Arc::new(CtcSim::start(CtcSimConfig::default()).await?);
-            let config = CtcConfig::builder()
+            let config = CtcProvider::builder()
                 .username(DEMO_USERNAME)
                 .password(SecretString::from(DEMO_PASSWORD))
                 .app_key(SecretString::from(DEMO_APP_KEY))
@@ -138,7 +138,7 @@ async fn ctc() -> Result<Scenario, BoxError> {
         name: "CTC",
         make: Box::new(move || {
             let _ = &keep;
-            dynamic(CtcProvider::new(config.clone()))
+            dynamic(config.clone())
         }),
         request,
         sim,

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use auth_core::reqwest::header::HeaderValue;
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use libfuzzer_sys::fuzz_target;
 use secrecy::{ExposeSecret, SecretString};
 use vendor_auth_fuzz::{assert_no_secret, input};
@@ -14,15 +14,13 @@ const PASSWORD: &str = "FUZZ-ctc-password-7d1e";
 const APP_KEY: &str = "FUZZ-ctc-appkey-42b9";
 
 static PROVIDER: LazyLock<CtcProvider> = LazyLock::new(|| {
-    CtcProvider::new(
-        CtcConfig::builder()
+    CtcProvider::builder()
             .username("fuzz.user@example.com")
             .password(SecretString::from(PASSWORD))
             .app_key(SecretString::from(APP_KEY))
             .instance(Instance::Custom("http://127.0.0.1:9/".parse().unwrap()))
             .build()
-            .unwrap(),
-    )
+            .unwrap()
 });
 
 fuzz_target!(|data: &[u8]| {

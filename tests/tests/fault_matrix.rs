@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use auth_core::{AuthError, Authenticated, BackoffPolicy, HttpSettings};
 use auth_sim::{Fault, Faults};
 use cielo24_auth::{Cielo24Client, Cielo24ClientExt, Cielo24Provider};
-use ctc_auth::{CtcClient, CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcClient, CtcProvider, Instance};
 use electa_auth::{ElectaClient, ElectaClientExt, ElectaProvider};
 use plaspy_auth::{PlaspyClient, PlaspyConfig, PlaspyProvider};
 use secrecy::SecretString;
@@ -148,14 +148,14 @@ async fn start(kind: Kind) -> (Sim, Client) {
         Kind::Ctc => {
             use auth_sim::ctc::*;
             let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
-            let config = CtcConfig::builder()
+            let config = CtcProvider::builder()
                 .username(DEMO_USERNAME)
                 .password(SecretString::from(DEMO_PASSWORD))
                 .app_key(SecretString::from(DEMO_APP_KEY))
                 .instance(Instance::Custom(sim.base_url().clone()))
                 .build()
                 .unwrap();
-            let client = build(CtcProvider::new(config));
+            let client = build(config);
             (Sim::Ctc(sim), Client::Ctc(client))
         }
         Kind::Plaspy => {

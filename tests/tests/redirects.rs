@@ -20,7 +20,7 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy, HttpSettings};
 use auth_sim::Fault;
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use electa_auth::{ElectaClientExt, ElectaProvider};
 use plaspy_auth::{PlaspyConfig, PlaspyProvider};
 use secrecy::SecretString;
@@ -168,15 +168,13 @@ where
 async fn ctc(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
     use auth_sim::ctc::*;
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
-    let provider = CtcProvider::new(
-        CtcConfig::builder()
-            .username(DEMO_USERNAME)
-            .password(SecretString::from(DEMO_PASSWORD))
-            .app_key(SecretString::from(DEMO_APP_KEY))
-            .instance(Instance::Custom(sim.base_url().clone()))
-            .build()
-            .unwrap(),
-    );
+    let provider = CtcProvider::builder()
+        .username(DEMO_USERNAME)
+        .password(SecretString::from(DEMO_PASSWORD))
+        .app_key(SecretString::from(DEMO_APP_KEY))
+        .instance(Instance::Custom(sim.base_url().clone()))
+        .build()
+        .unwrap();
     let url = provider.endpoint(&avl_latest_path(DEMO_DEVICE_ID))?;
     let client = Authenticated::builder(provider)
         .http_settings(settings())

@@ -52,15 +52,13 @@ fn assert_escapes_refused(name: &str, endpoint: impl Fn(&str) -> Result<Url, Aut
 #[test]
 fn endpoints_of_every_provider_stay_below_the_base() {
     let base = Url::parse("https://api.example.com/prefix/").unwrap();
-    let ctc = ctc_auth::CtcProvider::new(
-        ctc_auth::CtcConfig::builder()
-            .username("u")
-            .password(SecretString::from("p"))
-            .app_key(SecretString::from("k"))
-            .instance(ctc_auth::Instance::Custom(base.clone()))
-            .build()
-            .unwrap(),
-    );
+    let ctc = ctc_auth::CtcProvider::builder()
+        .username("u")
+        .password(SecretString::from("p"))
+        .app_key(SecretString::from("k"))
+        .instance(ctc_auth::Instance::Custom(base.clone()))
+        .build()
+        .unwrap();
     assert_escapes_refused("ctc", |p| ctc.endpoint(p));
     assert_eq!(
         ctc.endpoint("connect/x?y=1").unwrap().as_str(),
@@ -121,15 +119,15 @@ async fn clients() -> (Vec<Box<dyn DynAuthenticated>>, Vec<Box<dyn std::any::Any
         .unwrap();
     let clients: Vec<Box<dyn DynAuthenticated>> = vec![
         Box::new(
-            Authenticated::new(ctc_auth::CtcProvider::new(
-                ctc_auth::CtcConfig::builder()
+            Authenticated::new(
+                ctc_auth::CtcProvider::builder()
                     .username(ctc::DEMO_USERNAME)
                     .password(SecretString::from(ctc::DEMO_PASSWORD))
                     .app_key(SecretString::from(ctc::DEMO_APP_KEY))
                     .instance(ctc_auth::Instance::Custom(ctc_sim.base_url().clone()))
                     .build()
                     .unwrap(),
-            ))
+            )
             .unwrap(),
         ),
         Box::new(

@@ -27,7 +27,7 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy, HttpSettings};
 use auth_sim::Fault;
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use electa_auth::{ElectaClientExt, ElectaProvider};
 use plaspy_auth::{PlaspyConfig, PlaspyProvider};
 use secrecy::{ExposeSecret, SecretString};
@@ -182,7 +182,7 @@ async fn ctc(audit: &mut Audit) {
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
     audit.secret("CTC password", DEMO_PASSWORD);
     audit.secret("CTC app key", DEMO_APP_KEY);
-    let builder = CtcConfig::builder()
+    let builder = CtcProvider::builder()
         .username(DEMO_USERNAME)
         .password(SecretString::from(DEMO_PASSWORD))
         .app_key(SecretString::from(DEMO_APP_KEY))
@@ -190,7 +190,7 @@ async fn ctc(audit: &mut Audit) {
     audit.debug("CTC config builder", &builder);
     let config = builder.build().unwrap();
     audit.debug("CTC config", &config);
-    let provider = CtcProvider::new(config.clone());
+    let provider = config.clone();
     audit.debug("CTC provider", &provider);
     let client = Authenticated::builder(provider)
         .http_settings(settings())
@@ -240,17 +240,15 @@ async fn ctc(audit: &mut Audit) {
 
     let wrong = "Wrong-CTC-Passw0rd";
     audit.secret("CTC wrong password", wrong);
-    let bad = CtcProvider::new(
-        CtcConfig::builder()
-            .username(DEMO_USERNAME)
-            .password(SecretString::from(wrong))
-            .app_key(SecretString::from(DEMO_APP_KEY))
-            .instance(Instance::Custom(sim.base_url().clone()))
-            .build()
-            .unwrap(),
-    )
-    .into_client()
-    .unwrap();
+    let bad = CtcProvider::builder()
+        .username(DEMO_USERNAME)
+        .password(SecretString::from(wrong))
+        .app_key(SecretString::from(DEMO_APP_KEY))
+        .instance(Instance::Custom(sim.base_url().clone()))
+        .build()
+        .unwrap()
+        .into_client()
+        .unwrap();
     let err = bad.session().await.unwrap_err();
     assert!(err.is_invalid_credentials(), "{err}");
     audit.error("CTC wrong-credentials error", &err);

@@ -260,15 +260,13 @@ fn ctc_instance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ctc_auth::Inst
 impl CtcSettings {
     /// The provider these settings describe (validated by the builder).
     pub fn into_provider(self) -> Result<ctc_auth::CtcProvider, AuthError> {
-        let config = ctc_auth::CtcConfig::builder()
+        ctc_auth::CtcProvider::builder()
             .username(self.username)
             .password(self.password)
             .app_key(self.app_key)
             .instance(self.instance)
             .token_placement(self.token_placement.into())
-            .allow_insecure_http(self.allow_insecure_http)
-            .build()?;
-        Ok(ctc_auth::CtcProvider::new(config))
+            .build()
     }
 
     pub(crate) fn connect(

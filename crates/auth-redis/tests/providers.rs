@@ -54,14 +54,14 @@ async fn worker() {
     let secret = SecretString::from(env("W_SECRET"));
     match env("W_KIND").as_str() {
         "ctc" => {
-            let config = ctc_auth::CtcConfig::builder()
+            let config = ctc_auth::CtcProvider::builder()
                 .username(auth_sim::ctc::DEMO_USERNAME)
                 .password(secret)
                 .app_key(SecretString::from(auth_sim::ctc::DEMO_APP_KEY))
                 .instance(ctc_auth::Instance::Custom(base))
                 .build()
                 .expect("ctc config");
-            let client = Authenticated::builder(ctc_auth::CtcProvider::new(config))
+            let client = Authenticated::builder(config)
                 .store(store)
                 .lock_poll_interval(Duration::from_millis(20))
                 .build()

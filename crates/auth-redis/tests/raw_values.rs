@@ -67,15 +67,13 @@ async fn no_provider_secret_but_the_session_token_is_stored_in_clear() {
     {
         use auth_sim::ctc::*;
         let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
-        let provider = ctc_auth::CtcProvider::new(
-            ctc_auth::CtcConfig::builder()
-                .username(DEMO_USERNAME)
-                .password(SecretString::from(DEMO_PASSWORD))
-                .app_key(SecretString::from(DEMO_APP_KEY))
-                .instance(ctc_auth::Instance::Custom(sim.base_url().clone()))
-                .build()
-                .unwrap(),
-        );
+        let provider = ctc_auth::CtcProvider::builder()
+            .username(DEMO_USERNAME)
+            .password(SecretString::from(DEMO_PASSWORD))
+            .app_key(SecretString::from(DEMO_APP_KEY))
+            .instance(ctc_auth::Instance::Custom(sim.base_url().clone()))
+            .build()
+            .unwrap();
         let (raw, token) = raw_value_after_login(&redis, provider).await;
         assert!(raw.contains(&token), "the store holds the session token");
         assert_absent(

@@ -79,7 +79,7 @@ pub enum TokenPlacement {
 ///
 /// `Debug` redacts the password and the application key.
 #[derive(Clone)]
-pub struct CtcConfig {
+pub(crate) struct CtcConfig {
     pub(crate) username: String,
     pub(crate) password: SecretString,
     pub(crate) app_key: SecretString,
@@ -101,48 +101,21 @@ impl fmt::Debug for CtcConfig {
     }
 }
 
-impl CtcConfig {
-    /// A builder.
-    pub fn builder() -> CtcConfigBuilder {
-        CtcConfigBuilder::default()
-    }
-
-    /// The API user name.
-    pub fn username(&self) -> &str {
-        &self.username
-    }
-
-    /// The instance.
-    pub fn instance(&self) -> &Instance {
-        &self.instance
-    }
-
-    /// The base URL calls go to.
-    pub fn base_url(&self) -> &Url {
-        &self.base_url
-    }
-
-    /// How the token is sent on calls.
-    pub fn token_placement(&self) -> TokenPlacement {
-        self.token_placement
-    }
-}
-
-/// Builds a [`CtcConfig`]; [`build`](Self::build) validates it.
+/// Builds a [`CtcProvider`](crate::CtcProvider); [`build`](Self::build)
+/// validates everything.
 #[derive(Default)]
 #[must_use]
-pub struct CtcConfigBuilder {
+pub struct CtcBuilder {
     username: Option<String>,
     password: Option<SecretString>,
     app_key: Option<SecretString>,
     instance: Option<Instance>,
     token_placement: TokenPlacement,
-    allow_insecure_http: bool,
 }
 
-impl fmt::Debug for CtcConfigBuilder {
+impl fmt::Debug for CtcBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CtcConfigBuilder")
+        f.debug_struct("CtcBuilder")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("app_key", &self.app_key.as_ref().map(|_| "[REDACTED]"))
@@ -152,7 +125,7 @@ impl fmt::Debug for CtcConfigBuilder {
     }
 }
 
-impl CtcConfigBuilder {
+impl CtcBuilder {
     /// The API user name (required).
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
@@ -160,14 +133,14 @@ impl CtcConfigBuilder {
     }
 
     /// The password (required).
-    pub fn password(mut self, password: SecretString) -> Self {
-        self.password = Some(password);
+    pub fn password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
         self
     }
 
     /// The application key sent as `calamp-services-app` (required).
-    pub fn app_key(mut self, app_key: SecretString) -> Self {
-        self.app_key = Some(app_key);
+    pub fn app_key(mut self, app_key: impl Into<SecretString>) -> Self {
+        self.app_key = Some(app_key.into());
         self
     }
 
@@ -184,15 +157,10 @@ impl CtcConfigBuilder {
         self
     }
 
-    /// Allow a plain-`http` custom base URL to a non-loopback host (a trusted
-    /// network only). Off by default.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Validates and builds the configuration.
-    pub fn build(self) -> Result<CtcConfig, AuthError> {
+    /// Validates the settings and builds the provider. A plain-`http` base
+    /// URL to a non-loopback host is refused when the client is built,
+    /// unless its `HttpSettings::allow_insecure_http` is set.
+    pub fn build(self) -> Result<crate::CtcProvider, AuthError> {
         let username = self
             .username
             .filter(|u| !u.trim().is_empty())
@@ -220,7 +188,9 @@ impl CtcConfigBuilder {
             )
         })?;
         let base_url = instance.base_url();
-        auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
+        // Scheme and embedded credentials here; plain http to a remote host
+        // is the client's transport policy (checked at its build).
+        auth_core::http::check_base_url(&base_url, true)?;
         if base_url.cannot_be_a_base()
             || base_url.query().is_some()
             || base_url.fragment().is_some()
@@ -230,7 +200,7 @@ impl CtcConfigBuilder {
             ));
         }
         let base_url = auth_core::http::as_directory(base_url);
-        Ok(CtcConfig {
+        Ok(crate::CtcProvider::from_config(CtcConfig {
             username,
             password,
             app_key,
@@ -238,6 +208,6 @@ impl CtcConfigBuilder {
             instance,
             base_url,
             token_placement: self.token_placement,
-        })
+        }))
     }
 }

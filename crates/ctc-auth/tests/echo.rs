@@ -2,7 +2,7 @@
 //! or the token we received: those fields are dropped before the session is
 //! built, printed or stored.
 
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use secrecy::SecretString;
@@ -13,15 +13,13 @@ const TOKEN: &str = "tokenECHO0123456789";
 
 #[test]
 fn echoed_secrets_are_dropped_from_the_login_summary() {
-    let provider = CtcProvider::new(
-        CtcConfig::builder()
-            .username("api.user@example.com")
-            .password(SecretString::from(PASSWORD))
-            .app_key(SecretString::from(APP_KEY))
-            .instance(Instance::Custom("http://127.0.0.1:9/".parse().unwrap()))
-            .build()
-            .unwrap(),
-    );
+    let provider = CtcProvider::builder()
+        .username("api.user@example.com")
+        .password(SecretString::from(PASSWORD))
+        .app_key(SecretString::from(APP_KEY))
+        .instance(Instance::Custom("http://127.0.0.1:9/".parse().unwrap()))
+        .build()
+        .unwrap();
     let mut headers = HeaderMap::new();
     headers.insert(
         SET_COOKIE,

@@ -7,7 +7,7 @@ use auth_sim::ctc::{
     CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME, LoginBody,
     avl_latest_path,
 };
-use ctc_auth::{CtcConfig, CtcProvider, Instance, LOGIN_PATH};
+use ctc_auth::{CtcProvider, Instance, LOGIN_PATH};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use secrecy::{ExposeSecret, SecretString};
@@ -49,15 +49,13 @@ fn pairs(text: &str) -> Vec<(String, String)> {
 }
 
 fn provider(sim: &CtcSim) -> CtcProvider {
-    CtcProvider::new(
-        CtcConfig::builder()
-            .username(DEMO_USERNAME)
-            .password(SecretString::from(DEMO_PASSWORD))
-            .app_key(SecretString::from(DEMO_APP_KEY))
-            .instance(Instance::Custom(sim.base_url().clone()))
-            .build()
-            .unwrap(),
-    )
+    CtcProvider::builder()
+        .username(DEMO_USERNAME)
+        .password(SecretString::from(DEMO_PASSWORD))
+        .app_key(SecretString::from(DEMO_APP_KEY))
+        .instance(Instance::Custom(sim.base_url().clone()))
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -148,17 +146,15 @@ async fn seed_login_and_call_replayed_against_the_simulator() {
 /// with the token, whatever (undocumented) body comes with it.
 #[test]
 fn a_200_with_the_cookie_is_a_login_whatever_the_body() {
-    let p = CtcProvider::new(
-        CtcConfig::builder()
-            .username(DEMO_USERNAME)
-            .password(SecretString::from(DEMO_PASSWORD))
-            .app_key(SecretString::from(DEMO_APP_KEY))
-            .instance(Instance::Custom(
-                url::Url::parse("http://127.0.0.1:9").unwrap(),
-            ))
-            .build()
-            .unwrap(),
-    );
+    let p = CtcProvider::builder()
+        .username(DEMO_USERNAME)
+        .password(SecretString::from(DEMO_PASSWORD))
+        .app_key(SecretString::from(DEMO_APP_KEY))
+        .instance(Instance::Custom(
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+        ))
+        .build()
+        .unwrap();
     let mut headers = HeaderMap::new();
     headers.insert(
         SET_COOKIE,

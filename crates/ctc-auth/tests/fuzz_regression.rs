@@ -7,7 +7,7 @@ use std::path::Path;
 
 use auth_core::{AuthError, Expiry};
 use chrono::{DateTime, Utc};
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
@@ -20,15 +20,13 @@ const PASSWORD: &str = "FUZZ-ctc-password-7d1e";
 const APP_KEY: &str = "FUZZ-ctc-appkey-42b9";
 
 fn provider() -> CtcProvider {
-    CtcProvider::new(
-        CtcConfig::builder()
-            .username("fuzz.user@example.com")
-            .password(SecretString::from(PASSWORD))
-            .app_key(SecretString::from(APP_KEY))
-            .instance(Instance::Custom("http://127.0.0.1:9/".parse().unwrap()))
-            .build()
-            .unwrap(),
-    )
+    CtcProvider::builder()
+        .username("fuzz.user@example.com")
+        .password(SecretString::from(PASSWORD))
+        .app_key(SecretString::from(APP_KEY))
+        .instance(Instance::Custom("http://127.0.0.1:9/".parse().unwrap()))
+        .build()
+        .unwrap()
 }
 
 fn assert_secret_free(err: &AuthError) {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use auth_sim::ctc::{
     CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_PASSWORD, DEMO_USERNAME, LogoutRoute,
 };
-use ctc_auth::{CtcConfig, CtcProvider, Instance};
+use ctc_auth::{CtcProvider, Instance};
 use secrecy::SecretString;
 
 /// A `MakeWriter` capturing everything the subscriber writes.
@@ -48,14 +48,14 @@ async fn logout_404_is_ok_and_says_so_in_a_debug_event() {
     })
     .await
     .unwrap();
-    let config = CtcConfig::builder()
+    let config = CtcProvider::builder()
         .username(DEMO_USERNAME)
         .password(SecretString::from(DEMO_PASSWORD))
         .app_key(SecretString::from(DEMO_APP_KEY))
         .instance(Instance::Custom(sim.base_url().clone()))
         .build()
         .unwrap();
-    let client = CtcProvider::new(config).into_client().unwrap();
+    let client = config.into_client().unwrap();
     client.session().await.unwrap();
     client.logout().await.unwrap();
     assert!(client.cached().is_none());

@@ -1,7 +1,7 @@
 //! Exact request shapes and answer handling, against mockito.
 
 use auth_core::{AuthError, Authenticated, BackoffPolicy, Expiry, MemoryStore, TokenStore};
-use ctc_auth::{CtcApiError, CtcClient, CtcConfig, CtcProvider, Instance, TokenPlacement};
+use ctc_auth::{CtcApiError, CtcClient, CtcProvider, Instance, TokenPlacement};
 use mockito::{Matcher, Server, ServerGuard};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -12,8 +12,8 @@ const PASSWORD: &str = "p&ss=w0rd+é";
 const APP_KEY: &str = "app-key-0123456789";
 const TOKEN: &str = "tok3nVALUE0123456789";
 
-fn config(server: &ServerGuard, placement: TokenPlacement) -> CtcConfig {
-    CtcConfig::builder()
+fn config(server: &ServerGuard, placement: TokenPlacement) -> CtcProvider {
+    CtcProvider::builder()
         .username(USER)
         .password(SecretString::from(PASSWORD))
         .app_key(SecretString::from(APP_KEY))
@@ -24,7 +24,7 @@ fn config(server: &ServerGuard, placement: TokenPlacement) -> CtcConfig {
 }
 
 fn client(server: &ServerGuard, placement: TokenPlacement) -> CtcClient {
-    Authenticated::builder(CtcProvider::new(config(server, placement)))
+    Authenticated::builder(config(server, placement))
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()
@@ -208,7 +208,7 @@ async fn logout_calls_the_endpoint_and_clears_the_store() {
         .create_async()
         .await;
     let store = Arc::new(MemoryStore::new());
-    let client = Authenticated::builder(CtcProvider::new(config(&server, TokenPlacement::Cookie)))
+    let client = Authenticated::builder(config(&server, TokenPlacement::Cookie))
         .store(store.clone())
         .build()
         .unwrap();
@@ -352,7 +352,7 @@ async fn throttling_is_typed() {
 #[test]
 fn instances_and_validation() {
     let build = |instance: Instance| {
-        CtcConfig::builder()
+        CtcProvider::builder()
             .username("u")
             .password(SecretString::from("p"))
             .app_key(SecretString::from("k"))
@@ -371,7 +371,7 @@ fn instances_and_validation() {
         Url::parse("https://proxy.example.com/ctc").unwrap(),
     ))
     .unwrap();
-    let provider = CtcProvider::new(custom);
+    let provider = custom;
     assert_eq!(
         provider
             .endpoint("/connect/services/login")
@@ -379,11 +379,24 @@ fn instances_and_validation() {
             .as_str(),
         "https://proxy.example.com/ctc/connect/services/login"
     );
-    assert!(
+    // Plain http to a remote host is the client's transport policy: refused
+    // when the client is built, unless HttpSettings allows it.
+    let remote = || {
         build(Instance::Custom(
-            Url::parse("http://ctc.example.com").unwrap()
+            Url::parse("http://ctc.example.com").unwrap(),
         ))
-        .is_err()
+        .unwrap()
+    };
+    assert!(remote().into_client().is_err());
+    let insecure = ctc_auth::HttpSettings {
+        allow_insecure_http: true,
+        ..ctc_auth::HttpSettings::default()
+    };
+    assert!(
+        Authenticated::builder(remote())
+            .http_settings(insecure)
+            .build()
+            .is_ok()
     );
     assert!(build(Instance::Custom(Url::parse("http://127.0.0.1:9").unwrap())).is_ok());
     assert_eq!("US".parse::<Instance>().unwrap(), Instance::Us);
@@ -394,7 +407,7 @@ fn instances_and_validation() {
     ));
     assert!("mars".parse::<Instance>().is_err());
     // Missing pieces are configuration errors.
-    let no_key = CtcConfig::builder()
+    let no_key = CtcProvider::builder()
         .username("u")
         .password(SecretString::from("p"))
         .instance(Instance::Us)
@@ -403,14 +416,14 @@ fn instances_and_validation() {
     assert!(
         matches!(no_key, AuthError::Config(_)) && no_key.to_string().contains("application key")
     );
-    let no_instance = CtcConfig::builder()
+    let no_instance = CtcProvider::builder()
         .username("u")
         .password(SecretString::from("p"))
         .app_key(SecretString::from("k"))
         .build()
         .unwrap_err();
     assert!(no_instance.to_string().contains("instance"));
-    let bad_key = CtcConfig::builder()
+    let bad_key = CtcProvider::builder()
         .username("u")
         .password(SecretString::from("p"))
         .app_key(SecretString::from("bad\nkey"))
@@ -418,7 +431,7 @@ fn instances_and_validation() {
         .build()
         .unwrap_err();
     assert!(matches!(bad_key, AuthError::Config(_)));
-    let empty_password = CtcConfig::builder()
+    let empty_password = CtcProvider::builder()
         .username("u")
         .password(SecretString::from(""))
         .app_key(SecretString::from("k"))
@@ -430,7 +443,7 @@ fn instances_and_validation() {
 
 #[test]
 fn config_debug_redacts_secrets() {
-    let builder = CtcConfig::builder()
+    let builder = CtcProvider::builder()
         .username("u")
         .password(SecretString::from("hunter2-password"))
         .app_key(SecretString::from("hunter2-appkey"))
@@ -438,7 +451,7 @@ fn config_debug_redacts_secrets() {
     let dbg = format!("{builder:?}");
     assert!(!dbg.contains("hunter2"), "{dbg}");
     let config = builder.build().unwrap();
-    let dbg = format!("{config:?} {:?}", CtcProvider::new(config.clone()));
+    let dbg = format!("{config:?} {:?}", config.clone());
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("[REDACTED]"));
 }
@@ -506,11 +519,10 @@ async fn logout_404_or_405_is_ok_and_forgets_the_session() {
             .create_async()
             .await;
         let store = Arc::new(MemoryStore::new());
-        let client =
-            Authenticated::builder(CtcProvider::new(config(&server, TokenPlacement::Cookie)))
-                .store(store.clone())
-                .build()
-                .unwrap();
+        let client = Authenticated::builder(config(&server, TokenPlacement::Cookie))
+            .store(store.clone())
+            .build()
+            .unwrap();
         client.session().await.unwrap();
         client.logout().await.unwrap();
         logout.assert_async().await;
@@ -528,4 +540,87 @@ async fn logout_404_or_405_is_ok_and_forgets_the_session() {
     let client = client(&server, TokenPlacement::Cookie);
     client.session().await.unwrap();
     assert!(client.logout().await.is_err());
+}
+
+#[tokio::test]
+async fn a_callers_cookie_and_accept_are_merged_not_doubled() {
+    let mut server = Server::new_async().await;
+    let login = login_mock(&mut server, &format!("authToken={TOKEN}; Path=/")).await;
+    let merged = server
+        .mock("GET", "/connect/results/csv")
+        .match_header("cookie", format!("theme=dark; authToken={TOKEN}").as_str())
+        .match_header("accept", "text/csv")
+        .match_header("calamp-services-app", APP_KEY)
+        .with_status(200)
+        .with_body("a,b")
+        .expect(1)
+        .create_async()
+        .await;
+    let defaults = server
+        .mock("GET", "/connect/results/json")
+        .match_header("cookie", format!("authToken={TOKEN}").as_str())
+        .match_header("accept", "application/json;charset=UTF-8")
+        .with_status(200)
+        .with_body("{}")
+        .expect(1)
+        .create_async()
+        .await;
+    let client = client(&server, TokenPlacement::Cookie);
+    let response = client
+        .get("connect/results/csv")
+        .header("cookie", "theme=dark")
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "a,b");
+    client.get("connect/results/json").send().await.unwrap();
+    login.assert_async().await;
+    merged.assert_async().await;
+    defaults.assert_async().await;
+}
+
+#[tokio::test]
+async fn json_calls_read_ctc_error_answers_as_typed_errors() {
+    use ctc_auth::CtcClientExt;
+
+    let mut server = Server::new_async().await;
+    let _login = login_mock(&mut server, &format!("authToken={TOKEN}; Path=/")).await;
+    server
+        .mock("GET", "/connect/devices/7")
+        .with_status(200)
+        .with_body(r#"{"id":7,"name":"truck"}"#)
+        .create_async()
+        .await;
+    server
+        .mock("GET", "/connect/devices/8")
+        .with_status(404)
+        .with_body(r#"{"response":{"errors":[{"code":"NOT_FOUND","message":"no such device"}]}}"#)
+        .create_async()
+        .await;
+    server
+        .mock("GET", "/connect/devices/9")
+        .with_status(429)
+        .with_header("retry-after", "7")
+        .create_async()
+        .await;
+    let client = client(&server, TokenPlacement::Cookie);
+    let device: ctc_auth::serde_json::Value = client.get_json("connect/devices/7").await.unwrap();
+    assert_eq!(device["name"], "truck");
+    let err = client
+        .get_json::<ctc_auth::serde_json::Value>("connect/devices/8")
+        .await
+        .unwrap_err();
+    let typed = err.provider_error::<CtcApiError>().unwrap();
+    assert_eq!(typed.status, 404);
+    assert_eq!(typed.code.as_deref(), Some("NOT_FOUND"));
+    assert!(!err.is_retryable());
+    let err = client
+        .get_json::<ctc_auth::serde_json::Value>("connect/devices/9")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::Throttled { retry_after: Some(d), .. } if d.as_secs() == 7),
+        "{err:?}"
+    );
 }

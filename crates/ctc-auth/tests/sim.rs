@@ -8,11 +8,11 @@ use auth_sim::ctc::{
     CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD, DEMO_USERNAME, LoginBody,
     LogoutRoute, avl_latest_path,
 };
-use ctc_auth::{CtcClient, CtcConfig, CtcProvider, Instance, TokenPlacement};
+use ctc_auth::{CtcClient, CtcProvider, Instance, TokenPlacement};
 use secrecy::SecretString;
 
-fn config(sim: &CtcSim, password: &str, placement: TokenPlacement) -> CtcConfig {
-    CtcConfig::builder()
+fn config(sim: &CtcSim, password: &str, placement: TokenPlacement) -> CtcProvider {
+    CtcProvider::builder()
         .username(DEMO_USERNAME)
         .password(SecretString::from(password))
         .app_key(SecretString::from(DEMO_APP_KEY))
@@ -23,7 +23,7 @@ fn config(sim: &CtcSim, password: &str, placement: TokenPlacement) -> CtcConfig 
 }
 
 fn client(sim: &CtcSim) -> CtcClient {
-    CtcProvider::new(config(sim, DEMO_PASSWORD, TokenPlacement::Cookie))
+    config(sim, DEMO_PASSWORD, TokenPlacement::Cookie)
         .into_client()
         .unwrap()
 }
@@ -48,7 +48,7 @@ async fn every_token_placement_works_and_the_token_is_reused() {
         TokenPlacement::Header,
         TokenPlacement::Bearer,
     ] {
-        let client = CtcProvider::new(config(&sim, DEMO_PASSWORD, placement))
+        let client = config(&sim, DEMO_PASSWORD, placement)
             .into_client()
             .unwrap();
         for _ in 0..5 {
@@ -123,17 +123,13 @@ async fn token_is_refreshed_before_the_cookie_expires() {
         ..CtcSimConfig::default()
     })
     .await;
-    let client = Authenticated::builder(CtcProvider::new(config(
-        &sim,
-        DEMO_PASSWORD,
-        TokenPlacement::Cookie,
-    )))
-    .refresh_policy(RefreshPolicy {
-        margin: Duration::from_millis(1500),
-        jitter: Duration::ZERO,
-    })
-    .build()
-    .unwrap();
+    let client = Authenticated::builder(config(&sim, DEMO_PASSWORD, TokenPlacement::Cookie))
+        .refresh_policy(RefreshPolicy {
+            margin: Duration::from_millis(1500),
+            jitter: Duration::ZERO,
+        })
+        .build()
+        .unwrap();
     let first = client.session().await.unwrap();
     let first_left = first.expires_in().unwrap();
     let end = tokio::time::Instant::now() + first_left + Duration::from_millis(300);
@@ -227,14 +223,10 @@ async fn logout_invalidates_the_token_on_the_server() {
 async fn wrong_password_is_invalid_credentials_without_secrets() {
     let sim = sim(CtcSimConfig::default()).await;
     let secret_password = "S3cret-Wrong-Pass";
-    let client = Authenticated::builder(CtcProvider::new(config(
-        &sim,
-        secret_password,
-        TokenPlacement::Cookie,
-    )))
-    .backoff(BackoffPolicy::none())
-    .build()
-    .unwrap();
+    let client = Authenticated::builder(config(&sim, secret_password, TokenPlacement::Cookie))
+        .backoff(BackoffPolicy::none())
+        .build()
+        .unwrap();
     let err = call(&client).await.unwrap_err();
     assert!(err.is_invalid_credentials(), "{err:?}");
     assert!(
@@ -263,14 +255,10 @@ async fn session_and_client_debug_hide_the_token() {
 #[tokio::test]
 async fn injected_faults_become_typed_errors() {
     let sim = sim(CtcSimConfig::default()).await;
-    let client = Authenticated::builder(CtcProvider::new(config(
-        &sim,
-        DEMO_PASSWORD,
-        TokenPlacement::Cookie,
-    )))
-    .backoff(BackoffPolicy::none())
-    .build()
-    .unwrap();
+    let client = Authenticated::builder(config(&sim, DEMO_PASSWORD, TokenPlacement::Cookie))
+        .backoff(BackoffPolicy::none())
+        .build()
+        .unwrap();
     sim.faults().inject(Fault::Html, 1);
     let err = client.session().await.unwrap_err();
     assert!(
@@ -339,14 +327,10 @@ async fn a_server_clock_two_hours_ahead_costs_no_rejection() {
         ..CtcSimConfig::default()
     })
     .await;
-    let client = Authenticated::builder(CtcProvider::new(config(
-        &sim,
-        DEMO_PASSWORD,
-        TokenPlacement::Cookie,
-    )))
-    .min_login_interval(Duration::ZERO)
-    .build()
-    .unwrap();
+    let client = Authenticated::builder(config(&sim, DEMO_PASSWORD, TokenPlacement::Cookie))
+        .min_login_interval(Duration::ZERO)
+        .build()
+        .unwrap();
     let end = tokio::time::Instant::now() + Duration::from_secs(9);
     let mut calls = 0;
     while tokio::time::Instant::now() < end {
