@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use auth_core::{Authenticated, RefreshPolicy};
 use auth_sim::plaspy::{DEMO_API_KEY, DEMO_USERNAME, ExpiresFormat, PlaspySim, PlaspySimConfig};
-use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+use plaspy_auth::PlaspyProvider;
 use secrecy::SecretString;
 
 #[tokio::main]
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = match (env("PLASPY_USERNAME"), env("PLASPY_API_KEY")) {
         (Some(user), Some(key)) => {
             println!("Using the real Plaspy API as {user}");
-            PlaspyConfig::builder()
+            PlaspyProvider::builder()
                 .user_name(user)
                 .api_key(SecretString::from(key))
                 .build()?
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 margin: Duration::from_millis(1500),
                 jitter: Duration::ZERO,
             };
-            let config = PlaspyConfig::builder()
+            let config = PlaspyProvider::builder()
                 .user_name(DEMO_USERNAME)
                 .api_key(SecretString::from(DEMO_API_KEY))
                 .base_url(sim.base_url().clone())
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let client = Authenticated::builder(PlaspyProvider::new(config))
+    let client = Authenticated::builder(config)
         .refresh_policy(refresh)
         .build()?;
     let session = client.session().await?;

@@ -146,10 +146,10 @@ async fn ctc() -> Result<Scenario, BoxError> {
 }
 
 async fn plaspy() -> Result<Scenario, BoxError> {
-    use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+    use plaspy_auth::PlaspyProvider;
     let (config, sim) = match (env("PLASPY_USERNAME"), secret("PLASPY_API_KEY")) {
         (Some(user), Some(key)) => (
-            PlaspyConfig::builder()
+            PlaspyProvider::builder()
                 .user_name(user)
                 .api_key(key)
                 .build()?,
@@ -158,7 +158,7 @@ async fn plaspy() -> Result<Scenario, BoxError> {
         _ => {
             use auth_sim::plaspy::{DEMO_API_KEY, DEMO_USERNAME};
             let sim = Arc::new(PlaspySim::start(PlaspySimConfig::default()).await?);
-            let config = PlaspyConfig::builder()
+            let config = PlaspyProvider::builder()
                 .user_name(DEMO_USERNAME)
                 .api_key(SecretString::from(DEMO_API_KEY))
                 .base_url(sim.base_url().clone())
@@ -179,7 +179,7 @@ async fn plaspy() -> Result<Scenario, BoxError> {
         name: "Plaspy",
         make: Box::new(move || {
             let _ = &keep;
-            dynamic(PlaspyProvider::new(config.clone()))
+            dynamic(config.clone())
         }),
         request: Some(Arc::new(move |http: &Client| http.get(url.clone()))),
         sim,

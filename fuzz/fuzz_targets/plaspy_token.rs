@@ -6,21 +6,19 @@ use std::sync::LazyLock;
 
 use auth_core::Expiry;
 use libfuzzer_sys::fuzz_target;
-use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{PlaspyProvider};
 use secrecy::{ExposeSecret, SecretString};
 use vendor_auth_fuzz::{assert_no_secret, input};
 
 const API_KEY: &str = "FUZZ-plaspy-apikey-0c93";
 
 static PROVIDER: LazyLock<PlaspyProvider> = LazyLock::new(|| {
-    PlaspyProvider::new(
-        PlaspyConfig::builder()
+    PlaspyProvider::builder()
             .user_name("fuzz")
             .api_key(SecretString::from(API_KEY))
             .base_url("http://127.0.0.1:9/".parse().unwrap())
             .build()
-            .unwrap(),
-    )
+            .unwrap()
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -20,7 +20,7 @@ use auth_sim::{Fault, Faults};
 use cielo24_auth::{Cielo24Client, Cielo24ClientExt, Cielo24Provider};
 use ctc_auth::{CtcClient, CtcProvider, Instance};
 use electa_auth::{ElectaClient, ElectaClientExt, ElectaProvider};
-use plaspy_auth::{PlaspyClient, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{PlaspyClient, PlaspyProvider};
 use secrecy::SecretString;
 use serde_json::json;
 use wialon_token::{WialonClient, WialonProvider};
@@ -161,13 +161,13 @@ async fn start(kind: Kind) -> (Sim, Client) {
         Kind::Plaspy => {
             use auth_sim::plaspy::*;
             let sim = PlaspySim::start(PlaspySimConfig::default()).await.unwrap();
-            let config = PlaspyConfig::builder()
+            let config = PlaspyProvider::builder()
                 .user_name(DEMO_USERNAME)
                 .api_key(SecretString::from(DEMO_API_KEY))
                 .base_url(sim.base_url().clone())
                 .build()
                 .unwrap();
-            let client = build(PlaspyProvider::new(config));
+            let client = build(config);
             (Sim::Plaspy(sim), Client::Plaspy(client))
         }
         Kind::Wialon => {

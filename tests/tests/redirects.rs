@@ -22,7 +22,7 @@ use auth_sim::Fault;
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
 use ctc_auth::{CtcProvider, Instance};
 use electa_auth::{ElectaClientExt, ElectaProvider};
-use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+use plaspy_auth::PlaspyProvider;
 use secrecy::SecretString;
 use tokio::io::AsyncReadExt;
 use url::Url;
@@ -202,14 +202,12 @@ async fn ctc(case: Case, status: u16, target: &Target) -> Result<(), AuthError> 
 async fn plaspy(case: Case, status: u16, target: &Target) -> Result<(), AuthError> {
     use auth_sim::plaspy::*;
     let sim = PlaspySim::start(PlaspySimConfig::default()).await.unwrap();
-    let provider = PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name(DEMO_USERNAME)
-            .api_key(SecretString::from(DEMO_API_KEY))
-            .base_url(sim.base_url().clone())
-            .build()
-            .unwrap(),
-    );
+    let provider = PlaspyProvider::builder()
+        .user_name(DEMO_USERNAME)
+        .api_key(SecretString::from(DEMO_API_KEY))
+        .base_url(sim.base_url().clone())
+        .build()
+        .unwrap();
     let url = provider.endpoint("api/devices")?;
     let client = Authenticated::builder(provider)
         .http_settings(settings())

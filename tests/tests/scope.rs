@@ -64,14 +64,12 @@ fn endpoints_of_every_provider_stay_below_the_base() {
         ctc.endpoint("connect/x?y=1").unwrap().as_str(),
         "https://api.example.com/prefix/connect/x?y=1"
     );
-    let plaspy = plaspy_auth::PlaspyProvider::new(
-        plaspy_auth::PlaspyConfig::builder()
-            .user_name("u")
-            .api_key(SecretString::from("k"))
-            .base_url(base.clone())
-            .build()
-            .unwrap(),
-    );
+    let plaspy = plaspy_auth::PlaspyProvider::builder()
+        .user_name("u")
+        .api_key(SecretString::from("k"))
+        .base_url(base.clone())
+        .build()
+        .unwrap();
     assert_escapes_refused("plaspy", |p| plaspy.endpoint(p));
     let wialon = wialon_token::WialonProvider::builder()
         .token("t".repeat(72))
@@ -131,14 +129,14 @@ async fn clients() -> (Vec<Box<dyn DynAuthenticated>>, Vec<Box<dyn std::any::Any
             .unwrap(),
         ),
         Box::new(
-            Authenticated::new(plaspy_auth::PlaspyProvider::new(
-                plaspy_auth::PlaspyConfig::builder()
+            Authenticated::new(
+                plaspy_auth::PlaspyProvider::builder()
                     .user_name(plaspy::DEMO_USERNAME)
                     .api_key(SecretString::from(plaspy::DEMO_API_KEY))
                     .base_url(plaspy_sim.base_url().clone())
                     .build()
                     .unwrap(),
-            ))
+            )
             .unwrap(),
         ),
         Box::new(
@@ -224,14 +222,12 @@ async fn an_origin_allowed_on_the_builder_gets_the_token() {
     let other = plaspy::PlaspySim::start(plaspy::PlaspySimConfig::default())
         .await
         .unwrap();
-    let provider = plaspy_auth::PlaspyProvider::new(
-        plaspy_auth::PlaspyConfig::builder()
-            .user_name(plaspy::DEMO_USERNAME)
-            .api_key(SecretString::from(plaspy::DEMO_API_KEY))
-            .base_url(sim.base_url().clone())
-            .build()
-            .unwrap(),
-    );
+    let provider = plaspy_auth::PlaspyProvider::builder()
+        .user_name(plaspy::DEMO_USERNAME)
+        .api_key(SecretString::from(plaspy::DEMO_API_KEY))
+        .base_url(sim.base_url().clone())
+        .build()
+        .unwrap();
     let client = Authenticated::builder(provider)
         .allow_origin(other.base_url().clone())
         .build()
@@ -244,14 +240,14 @@ async fn an_origin_allowed_on_the_builder_gets_the_token() {
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::SessionRejected { .. }), "{err:?}");
-    let refused = Authenticated::builder(plaspy_auth::PlaspyProvider::new(
-        plaspy_auth::PlaspyConfig::builder()
+    let refused = Authenticated::builder(
+        plaspy_auth::PlaspyProvider::builder()
             .user_name(plaspy::DEMO_USERNAME)
             .api_key(SecretString::from(plaspy::DEMO_API_KEY))
             .base_url(sim.base_url().clone())
             .build()
             .unwrap(),
-    ))
+    )
     .allow_origin(Url::parse("http://insecure.example/").unwrap())
     .build()
     .unwrap_err();

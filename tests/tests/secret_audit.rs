@@ -29,7 +29,7 @@ use auth_sim::Fault;
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
 use ctc_auth::{CtcProvider, Instance};
 use electa_auth::{ElectaClientExt, ElectaProvider};
-use plaspy_auth::{PlaspyConfig, PlaspyProvider};
+use plaspy_auth::PlaspyProvider;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -259,14 +259,14 @@ async fn plaspy(audit: &mut Audit) {
     use auth_sim::plaspy::*;
     let sim = PlaspySim::start(PlaspySimConfig::default()).await.unwrap();
     audit.secret("Plaspy API key", DEMO_API_KEY);
-    let builder = PlaspyConfig::builder()
+    let builder = PlaspyProvider::builder()
         .user_name(DEMO_USERNAME)
         .api_key(SecretString::from(DEMO_API_KEY))
         .base_url(sim.base_url().clone());
     audit.debug("Plaspy config builder", &builder);
     let config = builder.build().unwrap();
     audit.debug("Plaspy config", &config);
-    let provider = PlaspyProvider::new(config);
+    let provider = config;
     audit.debug("Plaspy provider", &provider);
     let client = Authenticated::builder(provider)
         .http_settings(settings())
@@ -311,16 +311,14 @@ async fn plaspy(audit: &mut Audit) {
 
     let wrong = "wrong-plaspy-api-key-0000000000";
     audit.secret("Plaspy wrong key", wrong);
-    let bad = PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name(DEMO_USERNAME)
-            .api_key(SecretString::from(wrong))
-            .base_url(sim.base_url().clone())
-            .build()
-            .unwrap(),
-    )
-    .into_client()
-    .unwrap();
+    let bad = PlaspyProvider::builder()
+        .user_name(DEMO_USERNAME)
+        .api_key(SecretString::from(wrong))
+        .base_url(sim.base_url().clone())
+        .build()
+        .unwrap()
+        .into_client()
+        .unwrap();
     let err = bad.session().await.unwrap_err();
     assert!(err.is_invalid_credentials(), "{err}");
     audit.error("Plaspy wrong-credentials error", &err);

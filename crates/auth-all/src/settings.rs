@@ -316,17 +316,16 @@ pub struct PlaspySettings {
 impl PlaspySettings {
     /// The provider these settings describe (validated by the builder).
     pub fn into_provider(self) -> Result<plaspy_auth::PlaspyProvider, AuthError> {
-        let mut builder = plaspy_auth::PlaspyConfig::builder()
+        let mut builder = plaspy_auth::PlaspyProvider::builder()
             .user_name(self.user_name)
-            .api_key(self.api_key)
-            .allow_insecure_http(self.allow_insecure_http);
+            .api_key(self.api_key);
         if let Some(url) = self.base_url {
             builder = builder.base_url(url);
         }
         if let Some(d) = secs("default_lifetime_secs", self.default_lifetime_secs)? {
             builder = builder.default_lifetime(d);
         }
-        Ok(plaspy_auth::PlaspyProvider::new(builder.build()?))
+        builder.build()
     }
 
     pub(crate) fn connect(

@@ -85,14 +85,12 @@ async fn no_provider_secret_but_the_session_token_is_stored_in_clear() {
     {
         use auth_sim::plaspy::*;
         let sim = PlaspySim::start(PlaspySimConfig::default()).await.unwrap();
-        let provider = plaspy_auth::PlaspyProvider::new(
-            plaspy_auth::PlaspyConfig::builder()
-                .user_name(DEMO_USERNAME)
-                .api_key(SecretString::from(DEMO_API_KEY))
-                .base_url(sim.base_url().clone())
-                .build()
-                .unwrap(),
-        );
+        let provider = plaspy_auth::PlaspyProvider::builder()
+            .user_name(DEMO_USERNAME)
+            .api_key(SecretString::from(DEMO_API_KEY))
+            .base_url(sim.base_url().clone())
+            .build()
+            .unwrap();
         let (raw, token) = raw_value_after_login(&redis, provider).await;
         assert!(raw.contains(&token));
         assert_absent("plaspy", &raw, &[("API key", DEMO_API_KEY)]);

@@ -18,7 +18,7 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 ///
 /// `Debug` redacts the API key.
 #[derive(Clone)]
-pub struct PlaspyConfig {
+pub(crate) struct PlaspyConfig {
     pub(crate) user_name: String,
     pub(crate) api_key: SecretString,
     pub(crate) base_url: Url,
@@ -36,42 +36,20 @@ impl fmt::Debug for PlaspyConfig {
     }
 }
 
-impl PlaspyConfig {
-    /// A builder.
-    pub fn builder() -> PlaspyConfigBuilder {
-        PlaspyConfigBuilder::default()
-    }
-
-    /// The user name.
-    pub fn user_name(&self) -> &str {
-        &self.user_name
-    }
-
-    /// The base URL.
-    pub fn base_url(&self) -> &Url {
-        &self.base_url
-    }
-
-    /// Lifetime assumed when the server states none.
-    pub fn default_lifetime(&self) -> Duration {
-        self.default_lifetime
-    }
-}
-
-/// Builds a [`PlaspyConfig`]; [`build`](Self::build) validates it.
+/// Builds a [`PlaspyProvider`](crate::PlaspyProvider);
+/// [`build`](Self::build) validates everything.
 #[derive(Default)]
 #[must_use]
-pub struct PlaspyConfigBuilder {
+pub struct PlaspyBuilder {
     user_name: Option<String>,
     api_key: Option<SecretString>,
     base_url: Option<Url>,
     default_lifetime: Option<Duration>,
-    allow_insecure_http: bool,
 }
 
-impl fmt::Debug for PlaspyConfigBuilder {
+impl fmt::Debug for PlaspyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PlaspyConfigBuilder")
+        f.debug_struct("PlaspyBuilder")
             .field("user_name", &self.user_name)
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("base_url", &self.base_url.as_ref().map(Url::as_str))
@@ -80,7 +58,7 @@ impl fmt::Debug for PlaspyConfigBuilder {
     }
 }
 
-impl PlaspyConfigBuilder {
+impl PlaspyBuilder {
     /// The ALTAGAMA GPS user name, sent as `userName` (required).
     pub fn user_name(mut self, user_name: impl Into<String>) -> Self {
         self.user_name = Some(user_name.into());
@@ -88,8 +66,8 @@ impl PlaspyConfigBuilder {
     }
 
     /// The API key, sent as `apiKey` (required).
-    pub fn api_key(mut self, api_key: SecretString) -> Self {
-        self.api_key = Some(api_key);
+    pub fn api_key(mut self, api_key: impl Into<SecretString>) -> Self {
+        self.api_key = Some(api_key.into());
         self
     }
 
@@ -106,15 +84,10 @@ impl PlaspyConfigBuilder {
         self
     }
 
-    /// Allow a plain-`http` base URL to a non-loopback host (a trusted network
-    /// only). Off by default.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Validates and builds the configuration.
-    pub fn build(self) -> Result<PlaspyConfig, AuthError> {
+    /// Validates the settings and builds the provider. A plain-`http` base
+    /// URL to a non-loopback host is refused when the client is built,
+    /// unless its `HttpSettings::allow_insecure_http` is set.
+    pub fn build(self) -> Result<crate::PlaspyProvider, AuthError> {
         let user_name = self
             .user_name
             .filter(|u| !u.trim().is_empty())
@@ -127,7 +100,9 @@ impl PlaspyConfigBuilder {
             Some(url) => url,
             None => Url::parse(DEFAULT_BASE_URL).expect("constant URL"),
         };
-        auth_core::http::check_base_url(&base_url, self.allow_insecure_http)?;
+        // Scheme and embedded credentials here; plain http to a remote host
+        // is the client's transport policy (checked at its build).
+        auth_core::http::check_base_url(&base_url, true)?;
         if base_url.cannot_be_a_base()
             || base_url.query().is_some()
             || base_url.fragment().is_some()
@@ -143,11 +118,11 @@ impl PlaspyConfigBuilder {
                 "the default token lifetime must be at least 5 seconds",
             ));
         }
-        Ok(PlaspyConfig {
+        Ok(crate::PlaspyProvider::from_config(PlaspyConfig {
             user_name,
             api_key,
             base_url,
             default_lifetime,
-        })
+        }))
     }
 }

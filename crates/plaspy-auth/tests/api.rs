@@ -6,17 +6,17 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, BackoffPolicy};
 use auth_sim::plaspy::{DEMO_API_KEY, DEMO_USERNAME, PlaspySim, PlaspySimConfig};
 use mockito::Server;
-use plaspy_auth::{PlaspyCallError, PlaspyClient, PlaspyClientExt, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{PlaspyCallError, PlaspyClient, PlaspyClientExt, PlaspyProvider};
 use secrecy::SecretString;
 
 fn client_for(base: url::Url, api_key: &str) -> PlaspyClient {
-    let config = PlaspyConfig::builder()
+    let config = PlaspyProvider::builder()
         .user_name(DEMO_USERNAME)
         .api_key(SecretString::from(api_key))
         .base_url(base)
         .build()
         .unwrap();
-    Authenticated::builder(PlaspyProvider::new(config))
+    Authenticated::builder(config)
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()

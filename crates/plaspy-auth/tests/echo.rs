@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use plaspy_auth::{ExpirySource, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{ExpirySource, PlaspyProvider};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::SecretString;
@@ -28,14 +28,12 @@ impl Write for Capture {
 
 #[test]
 fn an_expires_echoing_a_secret_is_dropped_unlogged() {
-    let provider = PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name("demo")
-            .api_key(SecretString::from(API_KEY))
-            .base_url("http://127.0.0.1:9/".parse().unwrap())
-            .build()
-            .unwrap(),
-    );
+    let provider = PlaspyProvider::builder()
+        .user_name("demo")
+        .api_key(SecretString::from(API_KEY))
+        .base_url("http://127.0.0.1:9/".parse().unwrap())
+        .build()
+        .unwrap();
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use auth_core::AuthError;
 use auth_sim::plaspy::{PlaspyAccount, PlaspySim, PlaspySimConfig};
-use plaspy_auth::{ExpirySource, PlaspyCallError, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{ExpirySource, PlaspyCallError, PlaspyProvider};
 use reqwest::StatusCode;
 use reqwest::header::{DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
@@ -21,14 +21,12 @@ const SEED_USER: &str = "your_username";
 const SEED_KEY: &str = "your_api_key";
 
 fn provider(base: url::Url) -> PlaspyProvider {
-    PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name(SEED_USER)
-            .api_key(SecretString::from(SEED_KEY))
-            .base_url(base)
-            .build()
-            .unwrap(),
-    )
+    PlaspyProvider::builder()
+        .user_name(SEED_USER)
+        .api_key(SecretString::from(SEED_KEY))
+        .base_url(base)
+        .build()
+        .unwrap()
 }
 
 fn offline() -> PlaspyProvider {

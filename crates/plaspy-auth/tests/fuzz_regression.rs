@@ -9,7 +9,7 @@ use auth_core::{AuthError, Expiry};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
-use plaspy_auth::{ExpirySource, PlaspyApiError, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{ExpirySource, PlaspyApiError, PlaspyProvider};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -22,14 +22,12 @@ pub mod input;
 const API_KEY: &str = "FUZZ-plaspy-apikey-0c93";
 
 fn provider() -> PlaspyProvider {
-    PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name("fuzz")
-            .api_key(SecretString::from(API_KEY))
-            .base_url("http://127.0.0.1:9/".parse().unwrap())
-            .build()
-            .unwrap(),
-    )
+    PlaspyProvider::builder()
+        .user_name("fuzz")
+        .api_key(SecretString::from(API_KEY))
+        .base_url("http://127.0.0.1:9/".parse().unwrap())
+        .build()
+        .unwrap()
 }
 
 fn assert_secret_free(err: &AuthError) {
@@ -69,15 +67,13 @@ fn huge_default_lifetime_does_not_panic() {
         std::time::Duration::MAX,
         std::time::Duration::from_secs(400_000 * 365 * 24 * 3600),
     ] {
-        let provider = PlaspyProvider::new(
-            PlaspyConfig::builder()
-                .user_name("fuzz")
-                .api_key(SecretString::from(API_KEY))
-                .base_url("http://127.0.0.1:9/".parse().unwrap())
-                .default_lifetime(lifetime)
-                .build()
-                .unwrap(),
-        );
+        let provider = PlaspyProvider::builder()
+            .user_name("fuzz")
+            .api_key(SecretString::from(API_KEY))
+            .base_url("http://127.0.0.1:9/".parse().unwrap())
+            .default_lifetime(lifetime)
+            .build()
+            .unwrap();
         let body = br#"{"success":true,"token":"opaque-token"}"#;
         let new = provider
             .parse_login_response(StatusCode::OK, &HeaderMap::new(), body)
@@ -101,17 +97,15 @@ async fn huge_default_lifetime_works_end_to_end() {
     })
     .await
     .unwrap();
-    let client = PlaspyProvider::new(
-        PlaspyConfig::builder()
-            .user_name(DEMO_USERNAME)
-            .api_key(SecretString::from(DEMO_API_KEY))
-            .base_url(sim.base_url().clone())
-            .default_lifetime(std::time::Duration::MAX)
-            .build()
-            .unwrap(),
-    )
-    .into_client()
-    .unwrap();
+    let client = PlaspyProvider::builder()
+        .user_name(DEMO_USERNAME)
+        .api_key(SecretString::from(DEMO_API_KEY))
+        .base_url(sim.base_url().clone())
+        .default_lifetime(std::time::Duration::MAX)
+        .build()
+        .unwrap()
+        .into_client()
+        .unwrap();
     let session = client.session().await.unwrap();
     assert_eq!(session.expiry(), Expiry::At(DateTime::<Utc>::MAX_UTC));
     let url = client.provider().endpoint("api/devices").unwrap();

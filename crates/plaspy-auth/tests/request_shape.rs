@@ -6,7 +6,7 @@ use auth_core::{AuthError, Authenticated, BackoffPolicy, Expiry};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mockito::{Matcher, Server, ServerGuard};
-use plaspy_auth::{ExpirySource, PlaspyApiError, PlaspyClient, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{ExpirySource, PlaspyApiError, PlaspyClient, PlaspyProvider};
 use secrecy::SecretString;
 use url::Url;
 
@@ -25,14 +25,14 @@ fn jwt(exp: Option<i64>) -> String {
 }
 
 fn client_with(server: &ServerGuard, default_lifetime: Duration) -> PlaspyClient {
-    let config = PlaspyConfig::builder()
+    let config = PlaspyProvider::builder()
         .user_name(USER)
         .api_key(SecretString::from(API_KEY))
         .base_url(Url::parse(&server.url()).unwrap())
         .default_lifetime(default_lifetime)
         .build()
         .unwrap();
-    Authenticated::builder(PlaspyProvider::new(config))
+    Authenticated::builder(config)
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()
@@ -290,27 +290,44 @@ async fn malformed_html_huge_and_bare_status_answers_are_typed() {
 
 #[test]
 fn config_defaults_validation_and_redaction() {
-    let config = PlaspyConfig::builder()
+    let config = PlaspyProvider::builder()
         .user_name("u")
         .api_key(SecretString::from("hunter2-key"))
         .build()
         .unwrap();
     assert_eq!(config.base_url().as_str(), "https://api.plaspy.com/");
     assert_eq!(config.default_lifetime(), Duration::from_secs(3600));
-    let dbg = format!("{config:?} {:?}", PlaspyProvider::new(config.clone()));
+    let dbg = format!("{config:?} {:?}", config.clone());
     assert!(!dbg.contains("hunter2"), "{dbg}");
-    let builder = PlaspyConfig::builder().api_key(SecretString::from("hunter2-key"));
+    let builder = PlaspyProvider::builder().api_key(SecretString::from("hunter2-key"));
     assert!(!format!("{builder:?}").contains("hunter2"));
     assert!(matches!(builder.build().unwrap_err(), AuthError::Config(_)));
-    let no_key = PlaspyConfig::builder().user_name("u").build().unwrap_err();
+    let no_key = PlaspyProvider::builder()
+        .user_name("u")
+        .build()
+        .unwrap_err();
     assert!(no_key.to_string().contains("apiKey"));
-    let insecure = PlaspyConfig::builder()
+    let insecure = PlaspyProvider::builder()
         .user_name("u")
         .api_key(SecretString::from("k"))
         .base_url(Url::parse("http://api.plaspy.com").unwrap())
-        .build();
-    assert!(insecure.is_err());
-    let tiny = PlaspyConfig::builder()
+        .build()
+        .unwrap();
+    // Plain http to a remote host: refused when the client is built,
+    // unless the client's HttpSettings allow it.
+    let err = insecure.clone().into_client().unwrap_err();
+    assert!(err.to_string().contains("refusing plain http"), "{err}");
+    let allow = plaspy_auth::HttpSettings {
+        allow_insecure_http: true,
+        ..plaspy_auth::HttpSettings::default()
+    };
+    assert!(
+        Authenticated::builder(insecure)
+            .http_settings(allow)
+            .build()
+            .is_ok()
+    );
+    let tiny = PlaspyProvider::builder()
         .user_name("u")
         .api_key(SecretString::from("k"))
         .default_lifetime(Duration::from_millis(10))

@@ -8,11 +8,11 @@ use auth_sim::Fault;
 use auth_sim::plaspy::{
     DEMO_API_KEY, DEMO_USERNAME, DEVICES_PATH, ExpiresFormat, PlaspySim, PlaspySimConfig,
 };
-use plaspy_auth::{ExpirySource, PlaspyClient, PlaspyConfig, PlaspyProvider};
+use plaspy_auth::{ExpirySource, PlaspyClient, PlaspyProvider};
 use secrecy::{ExposeSecret, SecretString};
 
-fn config(sim: &PlaspySim, api_key: &str) -> PlaspyConfig {
-    PlaspyConfig::builder()
+fn config(sim: &PlaspySim, api_key: &str) -> PlaspyProvider {
+    PlaspyProvider::builder()
         .user_name(DEMO_USERNAME)
         .api_key(SecretString::from(api_key))
         .base_url(sim.base_url().clone())
@@ -21,9 +21,7 @@ fn config(sim: &PlaspySim, api_key: &str) -> PlaspyConfig {
 }
 
 fn client(sim: &PlaspySim) -> PlaspyClient {
-    PlaspyProvider::new(config(sim, DEMO_API_KEY))
-        .into_client()
-        .unwrap()
+    config(sim, DEMO_API_KEY).into_client().unwrap()
 }
 
 async fn call(client: &PlaspyClient) -> Result<reqwest::Response, AuthError> {
@@ -107,7 +105,7 @@ async fn short_lived_token_is_renewed_ahead_of_expiry_by_one_login() {
         ..PlaspySimConfig::default()
     })
     .await;
-    let client = Authenticated::builder(PlaspyProvider::new(config(&sim, DEMO_API_KEY)))
+    let client = Authenticated::builder(config(&sim, DEMO_API_KEY))
         .refresh_policy(RefreshPolicy {
             margin: Duration::from_millis(1300),
             jitter: Duration::ZERO,
@@ -163,7 +161,7 @@ async fn one_login_for_a_thousand_concurrent_first_calls() {
 async fn logout_clears_the_cached_and_stored_session() {
     let sim = sim(PlaspySimConfig::default()).await;
     let store = Arc::new(MemoryStore::new());
-    let client = Authenticated::builder(PlaspyProvider::new(config(&sim, DEMO_API_KEY)))
+    let client = Authenticated::builder(config(&sim, DEMO_API_KEY))
         .store(store.clone())
         .build()
         .unwrap();
@@ -187,7 +185,7 @@ async fn wrong_api_key_is_invalid_credentials_with_either_failure_status() {
         })
         .await;
         let wrong = "wrong-Key-0000-secret";
-        let client = Authenticated::builder(PlaspyProvider::new(config(&sim, wrong)))
+        let client = Authenticated::builder(config(&sim, wrong))
             .backoff(BackoffPolicy::none())
             .build()
             .unwrap();
@@ -217,7 +215,7 @@ async fn debug_output_hides_key_and_token() {
 #[tokio::test]
 async fn injected_faults_become_typed_errors() {
     let sim = sim(PlaspySimConfig::default()).await;
-    let client = Authenticated::builder(PlaspyProvider::new(config(&sim, DEMO_API_KEY)))
+    let client = Authenticated::builder(config(&sim, DEMO_API_KEY))
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap();
@@ -276,7 +274,7 @@ async fn a_server_clock_two_hours_ahead_costs_no_rejection() {
             ..PlaspySimConfig::default()
         })
         .await;
-        let client = Authenticated::builder(PlaspyProvider::new(config(&sim, DEMO_API_KEY)))
+        let client = Authenticated::builder(config(&sim, DEMO_API_KEY))
             .min_login_interval(Duration::ZERO)
             .build()
             .unwrap();

@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 
-use crate::{PROVIDER, PlaspyClient, PlaspyProvider};
+use crate::{NAME, PlaspyClient, PlaspyProvider};
 
 /// A successful API reply: the envelope's usage counters and the whole JSON
 /// body (read the data, e.g. `body["devices"]`, from it).
@@ -109,7 +109,7 @@ impl PlaspyProvider {
     ) -> Result<PlaspyReply, AuthError> {
         let secrets = [&self.config.api_key];
         if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(status_error(PROVIDER, status, headers, body, &secrets));
+            return Err(status_error(NAME, status, headers, body, &secrets));
         }
         let json = if looks_like_html(body) {
             None
@@ -123,7 +123,7 @@ impl PlaspyProvider {
         if status.is_success() {
             let Some(json) = json else {
                 return Err(unexpected_body(
-                    PROVIDER,
+                    NAME,
                     status,
                     body,
                     "a JSON reply {\"success\":..}",
@@ -151,7 +151,7 @@ impl PlaspyProvider {
         // shows its error structure with `"success": true`.
         match envelope {
             Some(e) if e.error.is_some() => Err(self.call_error(status, headers, e)),
-            _ => Err(status_error(PROVIDER, status, headers, body, &secrets)),
+            _ => Err(status_error(NAME, status, headers, body, &secrets)),
         }
     }
 
@@ -168,7 +168,7 @@ impl PlaspyProvider {
             api_daily_usage: e.api_daily_usage,
         };
         AuthError::Api {
-            provider: PROVIDER,
+            provider: NAME,
             code: status.as_u16().to_string(),
             message,
             // 408: "the request did not complete within the allowed time".
@@ -195,12 +195,9 @@ impl PlaspyClientExt for PlaspyClient {
     async fn call_api(&self, request: RequestBuilder) -> Result<PlaspyReply, AuthError> {
         let response = self.send(request).await?;
         let headers = response.headers().clone();
-        let (status, body) = auth_core::http::read_body_capped(
-            PROVIDER,
-            response,
-            self.http().settings().max_api_body,
-        )
-        .await?;
+        let (status, body) =
+            auth_core::http::read_body_capped(NAME, response, self.http().settings().max_api_body)
+                .await?;
         self.provider().parse_api_response(status, &headers, &body)
     }
 
