@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use auth_sim::wialon::{DEMO_TOKEN, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
+use wialon_token::WialonClientExt;
 use wialon_token::{
     LoginFlags, TokenParams, WialonClient, WialonError, WialonProvider, token_access,
 };
@@ -53,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flags(LoginFlags::default() | LoginFlags::TOKEN)
         .host(&host)
         .build()?;
-    let client = WialonClient::new(provider)?;
+    let client = WialonProvider::into_client(provider)?;
 
     let session = client.session().await?;
     let info = session.data();

@@ -23,6 +23,7 @@ use electa_auth::{ElectaClient, ElectaClientExt, ElectaProvider};
 use plaspy_auth::{PlaspyClient, PlaspyProvider};
 use secrecy::SecretString;
 use serde_json::json;
+use wialon_token::WialonClientExt;
 use wialon_token::{WialonClient, WialonProvider};
 
 /// The client's whole-request timeout in this test.

@@ -26,6 +26,7 @@ use plaspy_auth::PlaspyProvider;
 use secrecy::SecretString;
 use tokio::io::AsyncReadExt;
 use url::Url;
+use wialon_token::WialonClientExt;
 use wialon_token::{WialonClient, WialonProvider};
 
 const STATUSES: [u16; 5] = [301, 302, 303, 307, 308];

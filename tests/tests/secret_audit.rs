@@ -34,6 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use wialon_token::WialonClientExt;
 use wialon_token::{WialonClient, WialonProvider};
 
 /// Everything the subscriber writes.
@@ -394,7 +395,7 @@ async fn wialon(audit: &mut Audit) {
 
     let wrong = "0".repeat(72);
     audit.secret("Wialon wrong token", &wrong);
-    let bad = WialonClient::new(
+    let bad = WialonProvider::into_client(
         WialonProvider::builder()
             .token(wrong.as_str())
             .host(sim.base_url().as_str())

@@ -385,9 +385,7 @@ pub struct WialonSettings {
 impl WialonSettings {
     /// The provider these settings describe (validated by the builder).
     pub fn into_provider(self) -> Result<wialon_token::WialonProvider, AuthError> {
-        let mut builder = wialon_token::WialonProvider::builder()
-            .token_secret(self.token)
-            .allow_insecure_http(self.allow_insecure_http);
+        let mut builder = wialon_token::WialonProvider::builder().token(self.token);
         if let Some(host) = self.host {
             builder = builder.host(host.as_str());
         }

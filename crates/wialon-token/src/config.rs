@@ -4,6 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use auth_core::http::check_base_url;
+
+use crate::LimitRetry;
 use auth_core::{AuthError, RequestLimits};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -79,6 +81,7 @@ pub(crate) struct WialonConfig {
     pub(crate) avl_evts_url: Url,
     pub(crate) idle_timeout: Duration,
     pub(crate) request_limits: RequestLimits,
+    pub(crate) limit_retry: LimitRetry,
 }
 
 impl fmt::Debug for WialonConfig {
@@ -111,19 +114,19 @@ impl fmt::Debug for WialonConfig {
 /// assert!(!format!("{provider:?}").contains(&"a".repeat(72)));
 /// ```
 #[must_use]
-pub struct WialonProviderBuilder {
+pub struct WialonBuilder {
     token: Option<SecretString>,
     operate_as: Option<String>,
     flags: LoginFlags,
     host: String,
     idle_timeout: Duration,
-    allow_insecure_http: bool,
     request_limits: RequestLimits,
+    limit_retry: LimitRetry,
 }
 
-impl fmt::Debug for WialonProviderBuilder {
+impl fmt::Debug for WialonBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WialonProviderBuilder")
+        f.debug_struct("WialonBuilder")
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("operate_as", &self.operate_as)
             .field("flags", &self.flags)
@@ -134,7 +137,7 @@ impl fmt::Debug for WialonProviderBuilder {
     }
 }
 
-impl Default for WialonProviderBuilder {
+impl Default for WialonBuilder {
     fn default() -> Self {
         Self {
             token: None,
@@ -142,23 +145,17 @@ impl Default for WialonProviderBuilder {
             flags: LoginFlags::default(),
             host: WIALON_HOSTING.to_owned(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            allow_insecure_http: false,
             request_limits: DEFAULT_REQUEST_LIMITS,
+            limit_retry: LimitRetry::default(),
         }
     }
 }
 
-impl WialonProviderBuilder {
+impl WialonBuilder {
     /// The token (72 characters; required). Create one on the Wialon login
     /// page or with `token/update`.
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(SecretString::from(token.into()));
-        self
-    }
-
-    /// The token, already a secret.
-    pub fn token_secret(mut self, token: SecretString) -> Self {
-        self.token = Some(token);
+    pub fn token(mut self, token: impl Into<SecretString>) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -189,10 +186,12 @@ impl WialonProviderBuilder {
         self
     }
 
-    /// Allow plain `http://` to a non-loopback host (a Wialon Local site on
-    /// a trusted network). Off by default.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
+    /// How [`WialonClientExt::call`](crate::WialonClientExt::call) retries a
+    /// request refused by a per-session limit (10, 1003). Default
+    /// [`LimitRetry::default`]: 3 retries from 100 ms; [`LimitRetry::none`]
+    /// returns the refusal at once.
+    pub fn limit_retry(mut self, retry: LimitRetry) -> Self {
+        self.limit_retry = retry;
         self
     }
 
@@ -228,7 +227,10 @@ impl WialonProviderBuilder {
         self.request_limits.validate()?;
         let host = Url::parse(self.host.trim())
             .map_err(|e| AuthError::config(format!("invalid Wialon host URL: {e}")))?;
-        check_base_url(&host, self.allow_insecure_http)?;
+        // Scheme and embedded credentials here; plain http to a remote host
+        // (a Wialon Local site on a trusted network) is the client's
+        // transport policy: `HttpSettings::allow_insecure_http`.
+        check_base_url(&host, true)?;
         if host.query().is_some() || host.fragment().is_some() {
             return Err(AuthError::config(
                 "the Wialon host URL must not have a query or fragment",
@@ -250,6 +252,7 @@ impl WialonProviderBuilder {
             avl_evts_url,
             idle_timeout: self.idle_timeout,
             request_limits: self.request_limits,
+            limit_retry: self.limit_retry,
         }))
     }
 }

@@ -275,7 +275,7 @@ impl WialonError {
     /// This error as an [`AuthError::Api`] (the typed error is its source).
     pub fn into_api_error(self) -> AuthError {
         AuthError::Api {
-            provider: crate::PROVIDER,
+            provider: crate::NAME,
             code: self.code.code().to_string(),
             message: self.message(),
             retryable: self.is_retryable(),
@@ -288,7 +288,7 @@ impl WialonError {
     pub fn into_login_error(self) -> AuthError {
         if self.code.rejects_token() {
             AuthError::InvalidCredentials {
-                provider: crate::PROVIDER,
+                provider: crate::NAME,
                 message: format!("token/login answered error {}", self.message()),
                 source: Some(Arc::new(self)),
             }

@@ -5,7 +5,7 @@
 //! `avl_evts`: "the events that have occurred since the last execution of
 //! this request"). A keep-alive that calls it therefore consumes events.
 //! An application that reads events polls with [`poll_events_once`] or
-//! [`WialonClient::events`]; every poll is a request that keeps the session
+//! [`WialonClientExt::events`](crate::WialonClientExt::events); every poll is a request that keeps the session
 //! alive, so no separate keep-alive is needed while it runs.
 
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::protocol::ErrorReply;
-use crate::{PROVIDER, WialonClient};
+use crate::{NAME, WialonClient};
 
 /// One `avl_evts` reply: the server time and the events since the previous
 /// poll.
@@ -84,70 +84,42 @@ pub async fn poll_events_once(client: &WialonClient) -> Result<WialonEvents, Aut
     let response = client.send(request).await?;
     let headers = response.headers().clone();
     let (status, body) =
-        read_body_capped(PROVIDER, response, client.http().settings().max_api_body).await?;
+        read_body_capped(NAME, response, client.http().settings().max_api_body).await?;
     let session = client.cached();
     let mut secrets: Vec<&SecretString> = Vec::new();
     if let Some(session) = &session {
         secrets.push(session.token());
     }
     if !status.is_success() {
-        return Err(status_error(PROVIDER, status, &headers, &body, &secrets));
+        return Err(status_error(NAME, status, &headers, &body, &secrets));
     }
-    let value: Value = parse_json(PROVIDER, status, &body, "an avl_evts JSON reply", &secrets)?;
+    let value: Value = parse_json(NAME, status, &body, "an avl_evts JSON reply", &secrets)?;
     if let Some(error) = ErrorReply::from_value(&value) {
         return Err(error.into_api_error());
     }
     serde_json::from_value(value).map_err(|e| AuthError::UnexpectedResponse {
-        provider: PROVIDER,
+        provider: NAME,
         status: Some(status.as_u16()),
         detail: format!("the avl_evts reply does not have the expected shape: {e}"),
     })
 }
 
-impl WialonClient {
-    /// The event feed: polls `avl_evts` every `every` (the first poll at
-    /// once) and yields each reply that carries events; a failed poll
-    /// yields its error and polling goes on (drop the stream to stop).
-    ///
-    /// While it is polled the stream keeps the session alive (every poll
-    /// is a request). Do not run
-    /// [`spawn_keep_alive`](auth_core::Authenticated::spawn_keep_alive)
-    /// beside it unless `every` is shorter than half the keep-alive
-    /// interval: the keep-alive fires only after the session has been idle
-    /// for half its interval, and when it fires it takes the queued events
-    /// and they never reach the stream. Wialon allows 10 `avl_evts` per 10
-    /// seconds per session: keep `every` at 1 second or more.
-    ///
-    /// ```no_run
-    /// use wialon_token::StreamExt;
-    /// # async fn demo(client: wialon_token::WialonClient) {
-    /// let events = client.events(std::time::Duration::from_secs(2));
-    /// let mut events = std::pin::pin!(events);
-    /// while let Some(batch) = events.next().await {
-    ///     match batch {
-    ///         Ok(batch) => println!("{} events", batch.events.len()),
-    ///         Err(error) => eprintln!("poll failed: {error}"),
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub fn events(
-        &self,
-        every: Duration,
-    ) -> impl Stream<Item = Result<WialonEvents, AuthError>> + Send + 'static {
-        let client = self.clone();
-        futures_util::stream::unfold((client, true), move |(client, first)| async move {
-            let mut first = first;
-            loop {
-                if !first {
-                    tokio::time::sleep(every).await;
-                }
-                first = false;
-                match poll_events_once(&client).await {
-                    Ok(batch) if batch.is_empty() => continue,
-                    result => return Some((result, (client, false))),
-                }
+/// The event feed behind [`WialonClientExt::events`](crate::WialonClientExt::events).
+pub(crate) fn stream(
+    client: WialonClient,
+    every: Duration,
+) -> impl Stream<Item = Result<WialonEvents, AuthError>> + Send + 'static {
+    futures_util::stream::unfold((client, true), move |(client, first)| async move {
+        let mut first = first;
+        loop {
+            if !first {
+                tokio::time::sleep(every).await;
             }
-        })
-    }
+            first = false;
+            match poll_events_once(&client).await {
+                Ok(batch) if batch.is_empty() => continue,
+                result => return Some((result, (client, false))),
+            }
+        }
+    })
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use futures_util::StreamExt;
 use serde_json::json;
+use wialon_token::WialonClientExt;
 use wialon_token::{WialonClient, WialonProvider, poll_events_once};
 
 fn client(sim: &WialonSim) -> WialonClient {
-    WialonClient::new(
+    WialonProvider::into_client(
         WialonProvider::builder()
             .token(DEMO_TOKEN)
             .host(sim.base_url().as_str())

@@ -8,7 +8,7 @@ use auth_sim::wialon::{DEMO_SUBUSER, DEMO_TOKEN, WialonSim, WialonSimConfig};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use wialon_token::{LoginFlags, WialonClient, WialonProvider};
+use wialon_token::{LoginFlags, WialonProvider};
 
 /// Seed lines 5-7: `svc=token/login&params={"token":..,"operateAs":..,"fl":..}`.
 const REQUEST: &str = include_str!("fixtures/seed_token_login_request.txt");
@@ -187,7 +187,7 @@ async fn the_seed_request_signature_is_what_the_client_sends() {
         .host(server.url())
         .build()
         .unwrap();
-    let client = WialonClient::new(provider).unwrap();
+    let client = WialonProvider::into_client(provider).unwrap();
     let session = client.session().await.unwrap();
     m.assert_async().await;
     assert_eq!(session.data().user.as_ref().unwrap().name, "x");
@@ -201,7 +201,7 @@ async fn the_seed_request_signature_is_what_the_client_sends() {
         .host(sim.base_url().as_str())
         .build()
         .unwrap();
-    let session = WialonClient::new(provider)
+    let session = WialonProvider::into_client(provider)
         .unwrap()
         .session()
         .await

@@ -8,6 +8,7 @@ use chrono::{TimeZone, Utc};
 use mockito::{Matcher, Mock, ServerGuard};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use wialon_token::WialonClientExt;
 use wialon_token::{
     LoginFlags, TokenParams, WialonClient, WialonError, WialonErrorCode, WialonProvider,
     token_access,
@@ -51,7 +52,7 @@ fn full_reply() -> Value {
     })
 }
 
-fn provider(server: &ServerGuard) -> wialon_token::WialonProviderBuilder {
+fn provider(server: &ServerGuard) -> wialon_token::WialonBuilder {
     WialonProvider::builder().token(TOKEN).host(server.url())
 }
 
@@ -679,7 +680,7 @@ async fn token_management_wire_format() {
 
 #[test]
 fn builder_validates() {
-    let err = |b: wialon_token::WialonProviderBuilder| b.build().unwrap_err();
+    let err = |b: wialon_token::WialonBuilder| b.build().unwrap_err();
     let e = err(WialonProvider::builder());
     assert!(matches!(e, AuthError::Config(_)), "{e:?}");
     let e = err(WialonProvider::builder().token("abc"));
@@ -688,13 +689,14 @@ fn builder_validates() {
     let spaced = format!("{} ", &TOKEN[..71]);
     let e = err(WialonProvider::builder().token(spaced.clone()));
     assert!(!format!("{e:?}").contains(&spaced[..71]));
-    assert!(
-        err(WialonProvider::builder()
-            .token(TOKEN)
-            .host("http://wialon.example.com"))
-        .to_string()
-        .contains("https")
-    );
+    // Plain http to a remote host: refused when the client is built.
+    let remote = WialonProvider::builder()
+        .token(TOKEN)
+        .host("http://wialon.example.com")
+        .build()
+        .unwrap();
+    let e = remote.into_client().unwrap_err();
+    assert!(e.to_string().contains("https"), "{e}");
     assert!(
         err(WialonProvider::builder().token(TOKEN).host("not a url"))
             .to_string()
@@ -763,13 +765,12 @@ fn builder_validates() {
     let p = WialonProvider::builder()
         .token(TOKEN)
         .host("http://wialon.lan")
-        .allow_insecure_http(true)
         .build()
         .unwrap();
     assert_eq!(p.avl_evts_url().as_str(), "http://wialon.lan/avl_evts");
     // Cache keys differ by token, operateAs and flags, and never hold the token.
     use auth_core::Provider;
-    let key = |b: wialon_token::WialonProviderBuilder| b.build().unwrap().cache_key();
+    let key = |b: wialon_token::WialonBuilder| b.build().unwrap().cache_key();
     let base = key(WialonProvider::builder().token(TOKEN));
     assert!(!base.contains(TOKEN) && !base.contains(&TOKEN[..16]));
     assert_ne!(base, key(WialonProvider::builder().token("x".repeat(72))));

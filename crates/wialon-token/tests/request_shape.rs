@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use auth_core::{Authenticated, BackoffPolicy};
 use mockito::{Matcher, ServerGuard};
 use serde_json::{Value, json};
+use wialon_token::WialonClientExt;
 use wialon_token::{WialonClient, WialonError, WialonErrorCode, WialonProvider};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789ABCDEF0123456789abcdef01234567";

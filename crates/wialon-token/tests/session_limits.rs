@@ -9,26 +9,31 @@ use auth_sim::wialon::SessionLimits;
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
 use wialon_token::{
-    LimitRetry, RequestLimits, WialonClient, WialonError, WialonErrorCode, WialonProvider,
+    LimitRetry, RequestLimits, WialonClient, WialonClientExt, WialonError, WialonErrorCode,
+    WialonProvider,
 };
 
-/// A client with the default request limits.
+/// A client with the default request limits and no retry of refusals.
 fn client(sim: &WialonSim) -> WialonClient {
-    client_with(sim, wialon_token::DEFAULT_REQUEST_LIMITS)
+    client_with(
+        sim,
+        wialon_token::DEFAULT_REQUEST_LIMITS,
+        LimitRetry::none(),
+    )
 }
 
 /// A client with `limits`; no limits stands for processes that share the
 /// session and whose load this one cannot see.
-fn client_with(sim: &WialonSim, limits: RequestLimits) -> WialonClient {
-    WialonClient::new(
-        WialonProvider::builder()
-            .token(DEMO_TOKEN)
-            .host(sim.base_url().as_str())
-            .request_limits(limits)
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
+fn client_with(sim: &WialonSim, limits: RequestLimits, retry: LimitRetry) -> WialonClient {
+    WialonProvider::builder()
+        .token(DEMO_TOKEN)
+        .host(sim.base_url().as_str())
+        .request_limits(limits)
+        .limit_retry(retry)
+        .build()
+        .unwrap()
+        .into_client()
+        .unwrap()
 }
 
 /// A simulator whose calls take `latency`, with `limits`.
@@ -68,7 +73,7 @@ async fn a_burst_on_one_session_stays_under_the_service_limits() {
         ..SessionLimits::default()
     };
     let sim = sim_with(Duration::from_millis(150), limits).await;
-    let c = client(&sim).with_limit_retry(LimitRetry::none());
+    let c = client(&sim);
     let calls = spawn_searches(&c, 30).await;
     for call in calls {
         let reply = call.await.unwrap().unwrap();
@@ -82,7 +87,7 @@ async fn a_burst_on_one_session_stays_under_the_service_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_caused_by_load_the_client_cannot_see_are_retried() {
     let sim = sim_with(Duration::from_millis(40), SessionLimits::default()).await;
-    let c = client_with(&sim, RequestLimits::new());
+    let c = client_with(&sim, RequestLimits::new(), LimitRetry::default());
     let calls = spawn_searches(&c, 25).await;
     for call in calls {
         let reply = call.await.unwrap().unwrap();
@@ -98,7 +103,7 @@ async fn refusals_caused_by_load_the_client_cannot_see_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retry_the_refusal_is_a_typed_retryable_error() {
     let sim = sim_with(Duration::from_millis(200), SessionLimits::default()).await;
-    let c = client_with(&sim, RequestLimits::new()).with_limit_retry(LimitRetry::none());
+    let c = client_with(&sim, RequestLimits::new(), LimitRetry::none());
     let calls = spawn_searches(&c, 12).await;
     let mut refused = 0;
     for call in calls {
@@ -116,7 +121,7 @@ async fn without_retry_the_refusal_is_a_typed_retryable_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exclusive_section_has_the_session_to_itself() {
     let sim = sim_with(Duration::from_millis(30), SessionLimits::default()).await;
-    let c = client(&sim).with_limit_retry(LimitRetry::none());
+    let c = client(&sim);
     let background = spawn_searches(&c, 20).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     let (at_start, during) = c

@@ -10,6 +10,7 @@ use auth_sim::wialon::{
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use wialon_token::WialonClientExt;
 use wialon_token::{
     LoginFlags, RequestLimits, TokenParams, WialonClient, WialonError, WialonErrorCode,
     WialonProvider, token_access,
@@ -24,7 +25,7 @@ async fn sim_with_idle(idle: Duration) -> WialonSim {
     .unwrap()
 }
 
-fn builder(sim: &WialonSim) -> wialon_token::WialonProviderBuilder {
+fn builder(sim: &WialonSim) -> wialon_token::WialonBuilder {
     WialonProvider::builder()
         .token(DEMO_TOKEN)
         .host(sim.base_url().as_str())
