@@ -517,8 +517,7 @@ impl Cielo24Settings {
             .password_header(match self.password_header {
                 Cielo24PasswordHeader::XAuthPassword => cielo24_auth::PasswordHeader::XAuthPassword,
                 Cielo24PasswordHeader::XAuthKey => cielo24_auth::PasswordHeader::XAuthKey,
-            })
-            .allow_insecure_http(self.allow_insecure_http);
+            });
         if let Some(p) = self.password {
             builder = builder.password(p);
         }

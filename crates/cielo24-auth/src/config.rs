@@ -119,7 +119,6 @@ pub struct Cielo24Builder {
     password_header: PasswordHeader,
     login_method: LoginMethod,
     idle_timeout: Duration,
-    allow_insecure_http: bool,
 }
 
 impl Default for Cielo24Builder {
@@ -135,7 +134,6 @@ impl Default for Cielo24Builder {
             password_header: PasswordHeader::default(),
             login_method: LoginMethod::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            allow_insecure_http: false,
         }
     }
 }
@@ -149,21 +147,21 @@ impl Cielo24Builder {
 
     /// Log in with the account password. Exactly one of `password` and
     /// [`secure_key`](Self::secure_key) is required.
-    pub fn password(mut self, password: SecretString) -> Self {
-        self.password = Some(password);
+    pub fn password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
         self
     }
 
     /// Log in with a long-term secure key (from `generate_api_key`, see
     /// [`Cielo24ClientExt::generate_api_key`](crate::Cielo24ClientExt::generate_api_key)).
-    pub fn secure_key(mut self, secure_key: SecretString) -> Self {
-        self.secure_key = Some(secure_key);
+    pub fn secure_key(mut self, secure_key: impl Into<SecretString>) -> Self {
+        self.secure_key = Some(secure_key.into());
         self
     }
 
     /// A custom base URL (a proxy, or the simulator). `https` is required
-    /// except for loopback hosts, unless
-    /// [`allow_insecure_http`](Self::allow_insecure_http). Default:
+    /// except for loopback hosts, unless the client's
+    /// `HttpSettings::allow_insecure_http` is set. Default:
     /// [`PRODUCTION_URL`].
     pub fn base_url(mut self, url: Url) -> Self {
         self.base_url = Some(url);
@@ -208,12 +206,6 @@ impl Cielo24Builder {
     /// How long the server keeps an unused token. Default 1 hour.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.idle_timeout = idle;
-        self
-    }
-
-    /// Allow a plain `http` base URL to a non-loopback host. Off by default.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
         self
     }
 
@@ -278,7 +270,9 @@ impl Cielo24Builder {
             None if self.sandbox => Url::parse(SANDBOX_URL).expect("valid constant URL"),
             None => Url::parse(PRODUCTION_URL).expect("valid constant URL"),
         };
-        check_base_url(&base_url, self.allow_insecure_http)?;
+        // Scheme and embedded credentials here; plain http to a remote host
+        // is the client's transport policy (checked at its build).
+        check_base_url(&base_url, true)?;
         if base_url.query().is_some() || base_url.fragment().is_some() {
             return Err(AuthError::config(
                 "cielo24: the base URL must not have a query or fragment",

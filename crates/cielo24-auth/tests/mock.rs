@@ -434,17 +434,23 @@ fn builder_validation() {
     let p = ok().password(pw()).sandbox().build().unwrap();
     assert_eq!(p.base_url().as_str(), format!("{SANDBOX_URL}/"));
 
+    // Plain http to a remote host: refused when the client is built,
+    // unless the client's HttpSettings allow it.
     let insecure = Url::parse("http://api.example.com").unwrap();
-    assert!(
+    let remote = || {
         ok().password(pw())
             .base_url(insecure.clone())
             .build()
-            .is_err()
-    );
+            .unwrap()
+    };
+    assert!(remote().into_client().is_err());
+    let allow = cielo24_auth::HttpSettings {
+        allow_insecure_http: true,
+        ..cielo24_auth::HttpSettings::default()
+    };
     assert!(
-        ok().password(pw())
-            .base_url(insecure)
-            .allow_insecure_http(true)
+        auth_core::Authenticated::builder(remote())
+            .http_settings(allow)
             .build()
             .is_ok()
     );
