@@ -204,11 +204,9 @@ async fn start(kind: Kind) -> (Sim, Client) {
                 .app_key(SecretString::from(DEMO_APP_KEY))
                 .build()
                 .unwrap();
-            let refresh = provider.refresh_policy();
             let client = Authenticated::builder(provider)
                 .http_settings(settings())
                 .backoff(BackoffPolicy::none())
-                .refresh_policy(refresh)
                 .build()
                 .unwrap();
             (Sim::Electa(sim), Client::Electa(client))

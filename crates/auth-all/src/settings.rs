@@ -626,8 +626,6 @@ impl ElectaSettings {
         options: &ConnectOptions,
     ) -> Result<Box<dyn DynAuthenticated>, AuthError> {
         let http = self.common.http_settings(false)?;
-        let provider = self.into_provider()?;
-        let refresh = provider.refresh_policy();
-        options.build(provider, http, |b| b.refresh_policy(refresh))
+        options.build(self.into_provider()?, http, |b| b)
     }
 }

@@ -37,12 +37,11 @@ pub enum Method {
 ///
 /// ```
 /// use electa_auth::{ElectaProvider, Method};
-/// use secrecy::SecretString;
 ///
 /// let provider = ElectaProvider::builder()
 ///     .api_url("https://live.example.com/apps/api".parse()?)
 ///     .cid(123456)
-///     .app_key(SecretString::from("UO86CN11XY73SF72TT40PG18ZE76VV71"))
+///     .app_key("UO86CN11XY73SF72TT40PG18ZE76VV71")
 ///     .method(Method::Post)
 ///     .build()?;
 /// assert_eq!(provider.token_url().as_str(), "https://live.example.com/apps/api/token/");
@@ -95,8 +94,8 @@ impl ElectaBuilder {
 
     /// The application key, `AppKey` (required, 32 letters and digits).
     /// Keep it on servers: never send it to a browser.
-    pub fn app_key(mut self, key: SecretString) -> Self {
-        self.app_key = Some(key);
+    pub fn app_key(mut self, key: impl Into<SecretString>) -> Self {
+        self.app_key = Some(key.into());
         self
     }
 
@@ -146,7 +145,10 @@ impl ElectaBuilder {
             .ok_or_else(|| AuthError::config("electa: the API URL is required"))?;
         // HTTPS is mandatory (Electa: "all connections must be made over a
         // secure channel"); no opt-out except loopback for tests.
-        check_base_url(&api_url, false)?;
+        // Scheme and embedded credentials here; plain http to a remote host
+        // (Electa requires a secure channel) is refused when the client is
+        // built, unless its `HttpSettings::allow_insecure_http` is set.
+        check_base_url(&api_url, true)?;
         if api_url.query().is_some() || api_url.fragment().is_some() {
             return Err(AuthError::config(
                 "electa: the API URL must not have a query or fragment",

@@ -320,12 +320,25 @@ fn builder_validation() {
         let err = ok().app_key(SecretString::from(bad)).build().unwrap_err();
         assert!(!err.to_string().contains(bad), "{err}");
     }
-    // HTTPS is enforced, with no opt-out except loopback.
+    // HTTPS is enforced except for loopback: plain http to a remote host is
+    // refused when the client is built, unless the client's HttpSettings
+    // (the one switch for every provider) allow it.
     let plain = Url::parse("http://live.example.com/apps/api").unwrap();
+    let remote = ok().api_url(plain).build().unwrap();
     assert!(matches!(
-        ok().api_url(plain).build(),
+        remote.clone().into_client(),
         Err(AuthError::Config(_))
     ));
+    let allow = electa_auth::HttpSettings {
+        allow_insecure_http: true,
+        ..electa_auth::HttpSettings::default()
+    };
+    assert!(
+        Authenticated::builder(remote)
+            .http_settings(allow)
+            .build()
+            .is_ok()
+    );
     assert!(
         ok().api_url(Url::parse("http://127.0.0.1:1/apps/api").unwrap())
             .build()

@@ -61,11 +61,15 @@ async fn logs_in_by_post_and_get_and_calls_with_the_token() {
 }
 
 #[tokio::test]
-async fn into_client_uses_the_short_refresh_margin() {
+async fn every_client_uses_the_short_refresh_margin() {
     let sim = sim().await;
     let p = builder(&sim, DEMO_APP_KEY).build().unwrap();
-    assert_eq!(p.refresh_policy().margin, Duration::from_secs(120));
+    // However the client is built, the provider's margin applies (on the
+    // old main `Authenticated::new` dropped it for the 60 s default).
+    let built = Authenticated::new(p.clone()).unwrap();
+    assert_eq!(built.refresh_policy().margin, Duration::from_secs(120));
     let c = p.into_client().unwrap();
+    assert_eq!(c.refresh_policy().margin, Duration::from_secs(120));
     let s = c.session().await.unwrap();
     let left = s.expires_in().unwrap();
     assert!(
