@@ -18,9 +18,8 @@ use std::time::Duration;
 
 use auth_sim::wialon::{DEMO_TOKEN, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
-use wialon_token::WialonClientExt;
 use wialon_token::{
-    LoginFlags, TokenParams, WialonClient, WialonError, WialonProvider, token_access,
+    LoginFlags, TokenParams, WialonClientExt, WialonError, WialonProvider, token_access,
 };
 
 #[tokio::main]

@@ -891,9 +891,16 @@ fn features_and_names() {
     assert_eq!(auth_all::enabled_providers(), ALL);
     assert_eq!(auth_all::PROVIDERS, ALL);
     // The re-exported crates are the providers' own.
-    assert_eq!(auth_all::wialon::PROVIDER, "wialon");
-    assert_eq!(auth_all::ctc::PROVIDER, "ctc");
-    assert_eq!(auth_all::plaspy::PROVIDER, "plaspy");
+    // Each crate names itself with `NAME`, and every provider is built the
+    // same way: `XProvider::builder() -> XBuilder`.
+    assert_eq!(auth_all::wialon::NAME, "wialon");
+    assert_eq!(auth_all::ctc::NAME, "ctc");
+    assert_eq!(auth_all::plaspy::NAME, "plaspy");
+    assert_eq!(auth_all::cielo24::NAME, "cielo24");
+    assert_eq!(auth_all::electa::NAME, "electa");
+    let _: fn() -> auth_all::ctc::CtcBuilder = auth_all::ctc::CtcProvider::builder;
+    let _: fn() -> auth_all::plaspy::PlaspyBuilder = auth_all::plaspy::PlaspyProvider::builder;
+    let _: fn() -> auth_all::wialon::WialonBuilder = auth_all::wialon::WialonProvider::builder;
     let _: fn() -> auth_all::cielo24::Cielo24Builder = auth_all::cielo24::Cielo24Provider::builder;
     let _: fn() -> auth_all::electa::ElectaBuilder = auth_all::electa::ElectaProvider::builder;
     let _ = auth_all::core::HttpSettings::default();
