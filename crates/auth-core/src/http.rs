@@ -196,6 +196,29 @@ impl HttpClient {
         read_body_capped(provider, response, self.settings.max_body).await
     }
 
+    /// Sends a request that carries credentials (as [`send`](Self::send))
+    /// and reads the whole answer, the body capped at
+    /// [`HttpSettings::max_body`].
+    pub async fn exchange(
+        &self,
+        provider: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<HttpReply, AuthError> {
+        let response = self.send(provider, request).await?;
+        HttpReply::read(provider, response, self.settings.max_body).await
+    }
+
+    /// Reads the whole answer to an API call (one sent with
+    /// [`Authenticated::send`](crate::Authenticated::send)), the body
+    /// capped at [`HttpSettings::max_api_body`].
+    pub async fn read_api(
+        &self,
+        provider: &'static str,
+        response: Response,
+    ) -> Result<HttpReply, AuthError> {
+        HttpReply::read(provider, response, self.settings.max_api_body).await
+    }
+
     /// Checks a base URL against the transport policy: `https`, or `http` to a
     /// loopback host, or `http` anywhere when `allow_insecure_http` is set.
     pub fn check_base_url(&self, url: &Url) -> Result<(), AuthError> {
@@ -213,6 +236,36 @@ fn own_client(settings: &HttpSettings) -> Result<reqwest::Client, AuthError> {
         .https_only(false)
         .build()
         .map_err(|e| AuthError::config(format!("could not build the HTTP client: {e}")))
+}
+
+/// An answer read whole: status, headers and body.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpReply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body, read up to the cap.
+    pub body: Bytes,
+}
+
+impl HttpReply {
+    /// Reads `response` whole; a body over `limit` bytes is
+    /// [`AuthError::BodyTooLarge`].
+    pub async fn read(
+        provider: &'static str,
+        response: Response,
+        limit: usize,
+    ) -> Result<Self, AuthError> {
+        let headers = response.headers().clone();
+        let (status, body) = read_body_capped(provider, response, limit).await?;
+        Ok(Self {
+            status,
+            headers,
+            body,
+        })
+    }
 }
 
 /// Reads a response body with a size cap.

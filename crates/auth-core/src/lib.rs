@@ -128,7 +128,7 @@ pub use client::{Authenticated, Stats};
 pub use dynamic::DynAuthenticated;
 pub use error::{AuthError, ProviderErrorSource};
 pub use guard::{BackoffPolicy, LockoutRule, LoginGuard};
-pub use http::{HttpClient, HttpSettings};
+pub use http::{HttpClient, HttpReply, HttpSettings};
 pub use limits::RequestLimits;
 pub use provider::{Provider, Rejection};
 pub use redirect::{MAX_REDIRECTS, check_scope};

@@ -7,7 +7,8 @@ use auth_core::http::{excerpt, looks_like_html, status_error, unexpected_body};
 use auth_core::reqwest::header::HeaderValue;
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session, async_trait,
+    AuthError, Authenticated, Expiry, HttpClient, HttpReply, NewSession, Provider, Session,
+    async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -220,9 +221,12 @@ impl Cielo24Provider {
                 HeaderValue::from_static("application/json"),
             )
             .json(&body);
-        let response = http.send(NAME, request).await?;
-        let headers = response.headers().clone();
-        let (status, body) = http.read_body(NAME, response).await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = http.exchange(NAME, request).await?;
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(username = %self.username, "cielo24 login (POST) succeeded");
         Ok(new)
@@ -284,9 +288,12 @@ impl Provider for Cielo24Provider {
                 request.query(&[("username", self.username.as_str()), (name, secret)])
             }
         };
-        let response = http.send(NAME, request).await?;
-        let headers = response.headers().clone();
-        let (status, body) = http.read_body(NAME, response).await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = http.exchange(NAME, request).await?;
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(username = %self.username, "cielo24 login succeeded");
         Ok(new)
@@ -301,9 +308,12 @@ impl Provider for Cielo24Provider {
             session,
             http.client().get(self.endpoint(protocol::LOGOUT_PATH)?),
         );
-        let response = http.send(NAME, request).await?;
-        let headers = response.headers().clone();
-        let (status, body) = http.read_body(NAME, response).await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = http.exchange(NAME, request).await?;
         if status.is_success() {
             return Ok(());
         }

@@ -1,7 +1,7 @@
 //! [`CtcClientExt`]: CTC API calls with CTC's error answers typed.
 
 use async_trait::async_trait;
-use auth_core::{AuthError, AuthRequestBuilder};
+use auth_core::{AuthError, AuthRequestBuilder, HttpReply};
 use serde::de::DeserializeOwned;
 
 use crate::{CtcClient, CtcProvider, NAME};
@@ -30,10 +30,12 @@ impl CtcClientExt for CtcClient {
         request: AuthRequestBuilder<CtcProvider>,
     ) -> Result<T, AuthError> {
         let response = request.send().await?;
-        let headers = response.headers().clone();
-        let (status, body) =
-            auth_core::http::read_body_capped(NAME, response, self.http().settings().max_api_body)
-                .await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = self.http().read_api(NAME, response).await?;
         if !status.is_success() {
             return Err(self.provider().api_error(status, &headers, &body));
         }

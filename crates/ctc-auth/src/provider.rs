@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
-use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
+use auth_core::{
+    AuthError, Authenticated, Expiry, HttpClient, HttpReply, NewSession, Provider, Session,
+};
 use chrono::Utc;
 use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
@@ -349,9 +351,12 @@ impl Provider for CtcProvider {
             ("password", self.config.password.expose_secret()),
         ];
         let request = self.base_headers(http.client().post(url)).form(&form);
-        let response = http.send(NAME, request).await?;
-        let headers = response.headers().clone();
-        let (status, body) = http.read_body(NAME, response).await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = http.exchange(NAME, request).await?;
         self.parse_login_response(status, &headers, &body)
     }
 
@@ -362,9 +367,12 @@ impl Provider for CtcProvider {
     ) -> Result<(), AuthError> {
         let url = self.endpoint(LOGOUT_PATH)?;
         let request = self.with_token(session.token(), self.base_headers(http.client().post(url)));
-        let response = http.send(NAME, request).await?;
-        let headers = response.headers().clone();
-        let (status, body) = http.read_body(NAME, response).await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = http.exchange(NAME, request).await?;
         // 401: the token is already invalid, which is what logout wants.
         if status.is_success() || status == StatusCode::UNAUTHORIZED {
             return Ok(());

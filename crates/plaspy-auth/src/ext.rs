@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::AuthError;
+use auth_core::HttpReply;
 use auth_core::http::{excerpt, looks_like_html, status_error, unexpected_body};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
@@ -194,10 +195,12 @@ pub trait PlaspyClientExt {
 impl PlaspyClientExt for PlaspyClient {
     async fn call_api(&self, request: RequestBuilder) -> Result<PlaspyReply, AuthError> {
         let response = self.send(request).await?;
-        let headers = response.headers().clone();
-        let (status, body) =
-            auth_core::http::read_body_capped(NAME, response, self.http().settings().max_api_body)
-                .await?;
+        let HttpReply {
+            status,
+            headers,
+            body,
+            ..
+        } = self.http().read_api(NAME, response).await?;
         self.provider().parse_api_response(status, &headers, &body)
     }
 

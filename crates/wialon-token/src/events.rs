@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auth_core::AuthError;
-use auth_core::http::{parse_json, read_body_capped, status_error};
+use auth_core::HttpReply;
+use auth_core::http::{parse_json, status_error};
 use futures_util::Stream;
 use reqwest::header::CONTENT_TYPE;
 use secrecy::SecretString;
@@ -82,9 +83,12 @@ pub async fn poll_events_once(client: &WialonClient) -> Result<WialonEvents, Aut
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body("");
     let response = client.send(request).await?;
-    let headers = response.headers().clone();
-    let (status, body) =
-        read_body_capped(NAME, response, client.http().settings().max_api_body).await?;
+    let HttpReply {
+        status,
+        headers,
+        body,
+        ..
+    } = client.http().read_api(NAME, response).await?;
     let session = client.cached();
     let mut secrets: Vec<&SecretString> = Vec::new();
     if let Some(session) = &session {

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use auth_core::AuthError;
-use auth_core::http::{parse_json, read_body_capped, status_error};
+use auth_core::HttpReply;
+use auth_core::http::{parse_json, status_error};
 use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -194,9 +195,12 @@ async fn call_value_once(
     } else {
         client.send_credentials(request).await?
     };
-    let headers = response.headers().clone();
-    let (status, body) =
-        read_body_capped(NAME, response, client.http().settings().max_api_body).await?;
+    let HttpReply {
+        status,
+        headers,
+        body,
+        ..
+    } = client.http().read_api(NAME, response).await?;
     let session = client.cached();
     let mut secrets: Vec<&SecretString> = vec![client.provider().token()];
     if let Some(session) = &session {
