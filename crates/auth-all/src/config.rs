@@ -9,37 +9,12 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::de::{EnvValue, Fields, Naming};
+use auth_core::settings::{
+    COMMON_FIELDS, CommonSettings, EnvValue, FieldError, Fields, Naming, ProviderSettings,
+};
+
 use crate::error::ConfigError;
-#[cfg(feature = "cielo24")]
-use crate::settings::Cielo24Settings;
-#[cfg(feature = "ctc")]
-use crate::settings::CtcSettings;
-#[cfg(feature = "electa")]
-use crate::settings::ElectaSettings;
-#[cfg(feature = "plaspy")]
-use crate::settings::PlaspySettings;
-#[cfg(feature = "wialon")]
-use crate::settings::WialonSettings;
-use crate::settings::{COMMON_FIELDS, CommonSettings, ConnectOptions};
-
-/// Every provider this crate knows, enabled in this build or not.
-pub const PROVIDERS: &[&str] = &["ctc", "plaspy", "wialon", "cielo24", "electa"];
-
-/// The providers enabled in this build (by the crate's features).
-pub fn enabled_providers() -> Vec<&'static str> {
-    PROVIDERS
-        .iter()
-        .copied()
-        .filter(|p| {
-            (*p == "ctc" && cfg!(feature = "ctc"))
-                || (*p == "plaspy" && cfg!(feature = "plaspy"))
-                || (*p == "wialon" && cfg!(feature = "wialon"))
-                || (*p == "cielo24" && cfg!(feature = "cielo24"))
-                || (*p == "electa" && cfg!(feature = "electa"))
-        })
-        .collect()
-}
+use crate::settings::ConnectOptions;
 
 /// One provider account, chosen at run time: the `provider` field names the
 /// provider (`"ctc"`, `"plaspy"`, `"wialon"`, `"cielo24"`, `"electa"`; any
@@ -71,87 +46,120 @@ pub fn enabled_providers() -> Vec<&'static str> {
 pub enum ProviderConfig {
     /// CalAmp Telematics Cloud (`provider = "ctc"`).
     #[cfg(feature = "ctc")]
-    Ctc(CtcSettings),
+    Ctc(ctc_auth::CtcSettings),
     /// Plaspy / ALTAGAMA GPS (`provider = "plaspy"`).
     #[cfg(feature = "plaspy")]
-    Plaspy(PlaspySettings),
+    Plaspy(plaspy_auth::PlaspySettings),
     /// Wialon (`provider = "wialon"`).
     #[cfg(feature = "wialon")]
-    Wialon(WialonSettings),
+    Wialon(wialon_token::WialonSettings),
     /// cielo24 (`provider = "cielo24"`).
     #[cfg(feature = "cielo24")]
-    Cielo24(Cielo24Settings),
+    Cielo24(cielo24_auth::Cielo24Settings),
     /// Electa Live (`provider = "electa"`).
     #[cfg(feature = "electa")]
-    Electa(ElectaSettings),
+    Electa(electa_auth::ElectaSettings),
+}
+
+/// The operations every provider shares, generated once from the list of
+/// providers below: a provider is registered by its line there and its
+/// variant above; everything else comes from its settings type's
+/// [`ProviderSettings`] implementation.
+macro_rules! registry {
+    ($($feature:literal => $variant:ident,)*) => {
+        /// Every provider this crate knows, enabled in this build or not.
+        pub const PROVIDERS: &[&str] = &[$($feature),*];
+
+        /// The providers enabled in this build (by the crate's features).
+        pub fn enabled_providers() -> Vec<&'static str> {
+            let mut enabled = Vec::new();
+            $(if cfg!(feature = $feature) {
+                enabled.push($feature);
+            })*
+            enabled
+        }
+
+        impl ProviderConfig {
+            /// The provider's short name (`"wialon"` ...), as
+            /// [`DynAuthenticated::provider_name`] reports it.
+            pub fn provider_name(&self) -> &'static str {
+                match *self {
+                    $(#[cfg(feature = $feature)]
+                    ProviderConfig::$variant(_) => $feature,)*
+                }
+            }
+
+            /// The common HTTP settings.
+            pub fn common(&self) -> &CommonSettings {
+                match *self {
+                    $(#[cfg(feature = $feature)]
+                    ProviderConfig::$variant(ref s) => s.common(),)*
+                }
+            }
+
+            /// [`connect`](Self::connect) with a shared token store or HTTP
+            /// client.
+            #[allow(unused_variables)]
+            pub fn connect_with(
+                self,
+                options: &ConnectOptions,
+            ) -> Result<Box<dyn DynAuthenticated>, AuthError> {
+                match self {
+                    $(#[cfg(feature = $feature)]
+                    ProviderConfig::$variant(s) => options.connect(s),)*
+                }
+            }
+        }
+
+        /// Reads the settings of `provider` (one of [`PROVIDERS`]).
+        #[allow(unused_variables)]
+        fn read_settings<'de, V: Deserializer<'de>>(
+            provider: &'static str,
+            own: Fields<'_, V>,
+            common: CommonSettings,
+            context: impl Fn(FieldError) -> String,
+        ) -> Result<ProviderConfig, String> {
+            match provider {
+                $(#[cfg(feature = $feature)]
+                $feature => read(own, common, context).map(ProviderConfig::$variant),)*
+                other => Err(format!(
+                    "provider `{other}` is not enabled in this build; enable the `{other}` feature of auth-all (enabled: {})",
+                    match enabled_providers() {
+                        v if v.is_empty() => "none".to_owned(),
+                        v => v.join(", "),
+                    }
+                )),
+            }
+        }
+    };
+}
+
+registry! {
+    "ctc" => Ctc,
+    "plaspy" => Plaspy,
+    "wialon" => Wialon,
+    "cielo24" => Cielo24,
+    "electa" => Electa,
+}
+
+/// One provider's settings from `own`, with the common settings beside.
+#[allow(dead_code)]
+fn read<'de, S: ProviderSettings, V: Deserializer<'de>>(
+    own: Fields<'_, V>,
+    common: CommonSettings,
+    context: impl Fn(FieldError) -> String,
+) -> Result<S, String> {
+    let mut settings = S::deserialize(own).map_err(context)?;
+    settings.set_common(common);
+    Ok(settings)
 }
 
 impl ProviderConfig {
-    /// The provider's short name (`"wialon"` ...), as
-    /// [`DynAuthenticated::provider_name`] reports it.
-    pub fn provider_name(&self) -> &'static str {
-        match *self {
-            #[cfg(feature = "ctc")]
-            ProviderConfig::Ctc(_) => "ctc",
-            #[cfg(feature = "plaspy")]
-            ProviderConfig::Plaspy(_) => "plaspy",
-            #[cfg(feature = "wialon")]
-            ProviderConfig::Wialon(_) => "wialon",
-            #[cfg(feature = "cielo24")]
-            ProviderConfig::Cielo24(_) => "cielo24",
-            #[cfg(feature = "electa")]
-            ProviderConfig::Electa(_) => "electa",
-        }
-    }
-
-    /// The common HTTP settings.
-    pub fn common(&self) -> &CommonSettings {
-        match *self {
-            #[cfg(feature = "ctc")]
-            ProviderConfig::Ctc(ref s) => &s.common,
-            #[cfg(feature = "plaspy")]
-            ProviderConfig::Plaspy(ref s) => &s.common,
-            #[cfg(feature = "wialon")]
-            ProviderConfig::Wialon(ref s) => &s.common,
-            #[cfg(feature = "cielo24")]
-            ProviderConfig::Cielo24(ref s) => &s.common,
-            #[cfg(feature = "electa")]
-            ProviderConfig::Electa(ref s) => &s.common,
-        }
-    }
-
     /// Validates the settings with the provider crate's builder and returns
     /// an authenticated client behind the object-safe [`DynAuthenticated`].
     /// Nothing is sent yet: the first call logs in.
     pub fn connect(self) -> Result<Box<dyn DynAuthenticated>, AuthError> {
         self.connect_with(&ConnectOptions::default())
-    }
-
-    /// [`connect`](Self::connect) with a shared token store or HTTP client.
-    pub fn connect_with(
-        self,
-        options: &ConnectOptions,
-    ) -> Result<Box<dyn DynAuthenticated>, AuthError> {
-        #[cfg(not(any(
-            feature = "ctc",
-            feature = "plaspy",
-            feature = "wialon",
-            feature = "cielo24",
-            feature = "electa"
-        )))]
-        let _ = options;
-        match self {
-            #[cfg(feature = "ctc")]
-            ProviderConfig::Ctc(s) => s.connect(options),
-            #[cfg(feature = "plaspy")]
-            ProviderConfig::Plaspy(s) => s.connect(options),
-            #[cfg(feature = "wialon")]
-            ProviderConfig::Wialon(s) => s.connect(options),
-            #[cfg(feature = "cielo24")]
-            ProviderConfig::Cielo24(s) => s.connect(options),
-            #[cfg(feature = "electa")]
-            ProviderConfig::Electa(s) => s.connect(options),
-        }
     }
 
     /// One provider from a JSON object.
@@ -373,7 +381,7 @@ fn build<'de, V>(
 where
     V: Deserializer<'de>,
 {
-    let context = |e| format!("{provider} settings: {}", naming.describe(e));
+    let context = |e: FieldError| format!("{provider} settings: {}", naming.describe(e));
     let (common_entries, own): (Vec<_>, Vec<_>) = entries
         .into_iter()
         .partition(|(k, _)| COMMON_FIELDS.contains(&k.as_str()));
@@ -390,45 +398,7 @@ where
         naming,
         also_expected: COMMON_FIELDS,
     };
-    match provider {
-        #[cfg(feature = "ctc")]
-        "ctc" => {
-            let mut s = CtcSettings::deserialize(own).map_err(context)?;
-            s.common = common;
-            Ok(ProviderConfig::Ctc(s))
-        }
-        #[cfg(feature = "plaspy")]
-        "plaspy" => {
-            let mut s = PlaspySettings::deserialize(own).map_err(context)?;
-            s.common = common;
-            Ok(ProviderConfig::Plaspy(s))
-        }
-        #[cfg(feature = "wialon")]
-        "wialon" => {
-            let mut s = WialonSettings::deserialize(own).map_err(context)?;
-            s.common = common;
-            Ok(ProviderConfig::Wialon(s))
-        }
-        #[cfg(feature = "cielo24")]
-        "cielo24" => {
-            let mut s = Cielo24Settings::deserialize(own).map_err(context)?;
-            s.common = common;
-            Ok(ProviderConfig::Cielo24(s))
-        }
-        #[cfg(feature = "electa")]
-        "electa" => {
-            let mut s = ElectaSettings::deserialize(own).map_err(context)?;
-            s.common = common;
-            Ok(ProviderConfig::Electa(s))
-        }
-        other => Err(format!(
-            "provider `{other}` is not enabled in this build; enable the `{other}` feature of auth-all (enabled: {})",
-            match enabled_providers() {
-                v if v.is_empty() => "none".to_owned(),
-                v => v.join(", "),
-            }
-        )),
-    }
+    read_settings(provider, own, common, context)
 }
 
 /// Reads one provider entry; `index` is its position in a list.

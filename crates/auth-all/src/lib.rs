@@ -106,7 +106,6 @@
 #![deny(missing_docs)]
 
 mod config;
-mod de;
 mod error;
 mod settings;
 
@@ -118,22 +117,26 @@ pub use auth_core::{
 };
 pub use auth_core::{reqwest, secrecy, url};
 
+pub use auth_core::settings::{COMMON_FIELDS, CommonSettings, ProviderSettings};
 pub use config::{
     PROVIDERS, ProviderConfig, connect_all, deserialize_providers, enabled_providers,
 };
 pub use error::ConfigError;
-pub use settings::{COMMON_FIELDS, CommonSettings, ConnectOptions};
+pub use settings::ConnectOptions;
 
-#[cfg(feature = "plaspy")]
-pub use settings::PlaspySettings;
-#[cfg(feature = "wialon")]
-pub use settings::WialonSettings;
 #[cfg(feature = "cielo24")]
-pub use settings::{Cielo24CredentialPlacement, Cielo24PasswordHeader, Cielo24Settings};
+pub use cielo24_auth::{
+    Cielo24Settings, CredentialPlacement as Cielo24CredentialPlacement,
+    PasswordHeader as Cielo24PasswordHeader,
+};
 #[cfg(feature = "ctc")]
-pub use settings::{CtcSettings, CtcTokenPlacement};
+pub use ctc_auth::{CtcSettings, TokenPlacement as CtcTokenPlacement};
 #[cfg(feature = "electa")]
-pub use settings::{ElectaMethod, ElectaSettings};
+pub use electa_auth::{ElectaSettings, Method as ElectaMethod};
+#[cfg(feature = "plaspy")]
+pub use plaspy_auth::PlaspySettings;
+#[cfg(feature = "wialon")]
+pub use wialon_token::WialonSettings;
 
 /// CalAmp Telematics Cloud: the `ctc-auth` crate.
 #[cfg(feature = "ctc")]

@@ -117,6 +117,7 @@ mod provider;
 mod redirect;
 mod request;
 mod session;
+pub mod settings;
 mod store;
 
 pub use async_trait::async_trait;

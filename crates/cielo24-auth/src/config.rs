@@ -25,6 +25,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// [`Query`](Self::Query) the password or secure key becomes part of the
 /// URL, and URLs end up in web-server access logs, proxy logs and traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum CredentialPlacement {
     /// `x-auth-user` plus `x-auth-password` (or `x-auth-key`, see
     /// [`PasswordHeader`]) or `x-auth-securekey` headers. Default.
@@ -42,11 +47,14 @@ pub enum CredentialPlacement {
 /// request on the login page shows `x-auth-key`; it is offered for servers
 /// that expect it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub enum PasswordHeader {
     /// `x-auth-password`, as the parameter table and the SDKs use. Default.
     #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "x-auth-password"))]
     XAuthPassword,
     /// `x-auth-key`, as one example request on the login page shows.
+    #[cfg_attr(feature = "serde", serde(rename = "x-auth-key"))]
     XAuthKey,
 }
 
@@ -288,5 +296,111 @@ impl Cielo24Builder {
             login_method: self.login_method,
             idle_timeout: self.idle_timeout,
         })
+    }
+}
+
+// ---------------------------------------------------------------- settings (feature `serde`)
+
+/// cielo24 settings (`provider = "cielo24"`).
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `username` | string | required |
+/// | `password` | secret string | exactly one of `password` and `secure_key` |
+/// | `secure_key` | secret string | a long-term key from `generate_api_key` |
+/// | `base_url` | URL | default `https://api.cielo24.com` |
+/// | `sandbox` | bool | use `https://sandbox.cielo24.com` (when `base_url` is unset) |
+/// | `api_version` | integer | default 1 |
+/// | `credential_placement` | `"headers"`, `"query"` | default `"headers"` |
+/// | `password_header` | `"x-auth-password"`, `"x-auth-key"` | default `"x-auth-password"` |
+/// | `idle_timeout_secs` | number | default 3600 |
+/// | `allow_insecure_http` | bool | default false |
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cielo24Settings {
+    /// The account's username.
+    pub username: String,
+    /// The password.
+    #[serde(default, deserialize_with = "auth_core::settings::opt_secret")]
+    pub password: Option<SecretString>,
+    /// A secure key (instead of the password).
+    #[serde(default, deserialize_with = "auth_core::settings::opt_secret")]
+    pub secure_key: Option<SecretString>,
+    /// A custom base URL.
+    #[serde(default, deserialize_with = "auth_core::settings::opt_url")]
+    pub base_url: Option<Url>,
+    /// Use the sandbox.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// The `v` parameter.
+    #[serde(default)]
+    pub api_version: Option<u32>,
+    /// Where the login carries the credentials.
+    #[serde(default)]
+    pub credential_placement: crate::CredentialPlacement,
+    /// Which header carries a password.
+    #[serde(default)]
+    pub password_header: crate::PasswordHeader,
+    /// The server's idle timeout, in seconds.
+    #[serde(default)]
+    pub idle_timeout_secs: Option<f64>,
+    /// Allow plain `http` to a non-loopback base URL.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Timeouts and other HTTP settings.
+    #[serde(skip)]
+    pub common: auth_core::settings::CommonSettings,
+}
+
+#[cfg(feature = "serde")]
+impl Cielo24Settings {
+    /// The provider these settings describe (validated by the builder).
+    pub fn into_provider(self) -> Result<crate::Cielo24Provider, AuthError> {
+        let mut builder = crate::Cielo24Provider::builder()
+            .username(self.username)
+            .credential_placement(self.credential_placement)
+            .password_header(self.password_header);
+        if let Some(p) = self.password {
+            builder = builder.password(p);
+        }
+        if let Some(k) = self.secure_key {
+            builder = builder.secure_key(k);
+        }
+        if let Some(url) = self.base_url {
+            builder = builder.base_url(url);
+        }
+        if self.sandbox {
+            builder = builder.sandbox();
+        }
+        if let Some(v) = self.api_version {
+            builder = builder.api_version(v);
+        }
+        if let Some(d) = auth_core::settings::secs("idle_timeout_secs", self.idle_timeout_secs)? {
+            builder = builder.idle_timeout(d);
+        }
+        builder.build()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl auth_core::settings::ProviderSettings for Cielo24Settings {
+    type Provider = crate::Cielo24Provider;
+    const NAME: &'static str = crate::NAME;
+
+    fn into_provider(self) -> Result<crate::Cielo24Provider, AuthError> {
+        Cielo24Settings::into_provider(self)
+    }
+
+    fn common(&self) -> &auth_core::settings::CommonSettings {
+        &self.common
+    }
+
+    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
+        self.common = common;
+    }
+
+    fn allow_insecure_http(&self) -> bool {
+        self.allow_insecure_http
     }
 }

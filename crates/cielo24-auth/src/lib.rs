@@ -8,6 +8,8 @@ mod ext;
 pub mod protocol;
 mod provider;
 
+#[cfg(feature = "serde")]
+pub use config::Cielo24Settings;
 pub use config::{
     Cielo24Builder, CredentialPlacement, DEFAULT_API_VERSION, DEFAULT_IDLE_TIMEOUT, LoginMethod,
     PRODUCTION_URL, PasswordHeader, SANDBOX_URL,

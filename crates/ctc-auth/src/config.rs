@@ -63,6 +63,11 @@ impl FromStr for Instance {
 
 /// How the `authToken` is put on calls after the login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 #[non_exhaustive]
 pub enum TokenPlacement {
     /// `Cookie: authToken=<token>` (what the server set; public clients send
@@ -209,5 +214,94 @@ impl CtcBuilder {
             base_url,
             token_placement: self.token_placement,
         }))
+    }
+}
+
+// ---------------------------------------------------------------- settings (feature `serde`)
+
+/// CalAmp Telematics Cloud settings (`provider = "ctc"`).
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `username` | string | required |
+/// | `password` | secret string | required |
+/// | `app_key` | secret string | required, the `calamp-services-app` key |
+/// | `instance` | `"us"`, `"eu"` or a URL | required |
+/// | `token_placement` | `"cookie"`, `"header"`, `"bearer"` | default `"cookie"` |
+/// | `allow_insecure_http` | bool | default false |
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CtcSettings {
+    /// The API user name.
+    pub username: String,
+    /// The password.
+    #[serde(deserialize_with = "auth_core::settings::secret")]
+    pub password: SecretString,
+    /// The application key (`calamp-services-app`).
+    #[serde(deserialize_with = "auth_core::settings::secret")]
+    pub app_key: SecretString,
+    /// `us`, `eu` or a custom base URL.
+    #[serde(deserialize_with = "ctc_instance")]
+    pub instance: crate::Instance,
+    /// Where the token goes on calls.
+    #[serde(default)]
+    pub token_placement: crate::TokenPlacement,
+    /// Allow plain `http` to a non-loopback custom URL.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Timeouts and other HTTP settings.
+    #[serde(skip)]
+    pub common: auth_core::settings::CommonSettings,
+}
+
+#[cfg(feature = "serde")]
+fn ctc_instance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::Instance, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("us") {
+        Ok(crate::Instance::Us)
+    } else if t.eq_ignore_ascii_case("eu") {
+        Ok(crate::Instance::Eu)
+    } else {
+        auth_core::settings::parse_url(t)
+            .map(crate::Instance::Custom)
+            .map_err(|e| serde::de::Error::custom(format!("expected \"us\", \"eu\" or a URL: {e}")))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl CtcSettings {
+    /// The provider these settings describe (validated by the builder).
+    pub fn into_provider(self) -> Result<crate::CtcProvider, AuthError> {
+        crate::CtcProvider::builder()
+            .username(self.username)
+            .password(self.password)
+            .app_key(self.app_key)
+            .instance(self.instance)
+            .token_placement(self.token_placement)
+            .build()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl auth_core::settings::ProviderSettings for CtcSettings {
+    type Provider = crate::CtcProvider;
+    const NAME: &'static str = crate::NAME;
+
+    fn into_provider(self) -> Result<crate::CtcProvider, AuthError> {
+        CtcSettings::into_provider(self)
+    }
+
+    fn common(&self) -> &auth_core::settings::CommonSettings {
+        &self.common
+    }
+
+    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
+        self.common = common;
+    }
+
+    fn allow_insecure_http(&self) -> bool {
+        self.allow_insecure_http
     }
 }

@@ -8,6 +8,8 @@ mod ext;
 mod protocol;
 mod provider;
 
+#[cfg(feature = "serde")]
+pub use config::CtcSettings;
 pub use config::{CtcBuilder, EU_BASE_URL, Instance, TokenPlacement, US_BASE_URL};
 pub use error::CtcApiError;
 pub use ext::CtcClientExt;

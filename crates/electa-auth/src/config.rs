@@ -24,6 +24,11 @@ pub const APP_KEY_LEN: usize = 32;
 
 /// How the `/token/` call sends `CID` and `AppKey`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Method {
     /// A form body, so the application key stays out of URLs (and so out of
     /// server and proxy logs). Default.
@@ -211,5 +216,83 @@ impl ElectaBuilder {
                 window: self.lockout_window,
             },
         })
+    }
+}
+
+// ---------------------------------------------------------------- settings (feature `serde`)
+
+/// Electa Live settings (`provider = "electa"`). Electa requires HTTPS
+/// (plain `http` only to loopback, for tests), so there is no
+/// `allow_insecure_http`.
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `api_url` | URL | required, e.g. `https://<site>/apps/api` |
+/// | `cid` | integer | required, the account id |
+/// | `app_key` | secret string | required, 32 letters and digits |
+/// | `method` | `"post"`, `"get"` | default `"post"` |
+/// | `token_param` | string | name of the token parameter on calls, default `token` |
+/// | `token_lifetime_secs` | number | default 1200 (Electa's fixed 20 minutes) |
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectaSettings {
+    /// The site's API URL.
+    #[serde(deserialize_with = "auth_core::settings::url")]
+    pub api_url: Url,
+    /// The account id.
+    pub cid: u64,
+    /// The application key.
+    #[serde(deserialize_with = "auth_core::settings::secret")]
+    pub app_key: SecretString,
+    /// GET or POST for `/token/`.
+    #[serde(default)]
+    pub method: crate::Method,
+    /// Name of the token parameter on calls.
+    #[serde(default)]
+    pub token_param: Option<String>,
+    /// Token lifetime, in seconds.
+    #[serde(default)]
+    pub token_lifetime_secs: Option<f64>,
+    /// Timeouts and other HTTP settings.
+    #[serde(skip)]
+    pub common: auth_core::settings::CommonSettings,
+}
+
+#[cfg(feature = "serde")]
+impl ElectaSettings {
+    /// The provider these settings describe (validated by the builder).
+    pub fn into_provider(self) -> Result<crate::ElectaProvider, AuthError> {
+        let mut builder = crate::ElectaProvider::builder()
+            .api_url(self.api_url)
+            .cid(self.cid)
+            .app_key(self.app_key)
+            .method(self.method);
+        if let Some(p) = self.token_param {
+            builder = builder.token_param(p);
+        }
+        if let Some(d) = auth_core::settings::secs("token_lifetime_secs", self.token_lifetime_secs)?
+        {
+            builder = builder.token_lifetime(d);
+        }
+        builder.build()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl auth_core::settings::ProviderSettings for ElectaSettings {
+    type Provider = crate::ElectaProvider;
+    const NAME: &'static str = crate::NAME;
+
+    fn into_provider(self) -> Result<crate::ElectaProvider, AuthError> {
+        ElectaSettings::into_provider(self)
+    }
+
+    fn common(&self) -> &auth_core::settings::CommonSettings {
+        &self.common
+    }
+
+    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
+        self.common = common;
     }
 }

@@ -9,6 +9,8 @@ pub mod protocol;
 mod provider;
 mod rules;
 
+#[cfg(feature = "serde")]
+pub use config::ElectaSettings;
 pub use config::{
     APP_KEY_LEN, DEFAULT_TOKEN_PARAM, ElectaBuilder, LOCKOUT_WINDOW, MAX_FAILURES, Method,
     TOKEN_LIFETIME,

@@ -126,3 +126,78 @@ impl PlaspyBuilder {
         }))
     }
 }
+
+// ---------------------------------------------------------------- settings (feature `serde`)
+
+/// Plaspy / ALTAGAMA GPS settings (`provider = "plaspy"`).
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `user_name` | string | required (`userName`) |
+/// | `api_key` | secret string | required (`apiKey`) |
+/// | `base_url` | URL | default `https://api.plaspy.com` |
+/// | `default_lifetime_secs` | number | lifetime assumed when the server states none (default 3600) |
+/// | `allow_insecure_http` | bool | default false |
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaspySettings {
+    /// The user name.
+    pub user_name: String,
+    /// The API key.
+    #[serde(deserialize_with = "auth_core::settings::secret")]
+    pub api_key: SecretString,
+    /// The API base URL.
+    #[serde(default, deserialize_with = "auth_core::settings::opt_url")]
+    pub base_url: Option<Url>,
+    /// Token lifetime assumed when the server states none, in seconds.
+    #[serde(default)]
+    pub default_lifetime_secs: Option<f64>,
+    /// Allow plain `http` to a non-loopback base URL.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Timeouts and other HTTP settings.
+    #[serde(skip)]
+    pub common: auth_core::settings::CommonSettings,
+}
+
+#[cfg(feature = "serde")]
+impl PlaspySettings {
+    /// The provider these settings describe (validated by the builder).
+    pub fn into_provider(self) -> Result<crate::PlaspyProvider, AuthError> {
+        let mut builder = crate::PlaspyProvider::builder()
+            .user_name(self.user_name)
+            .api_key(self.api_key);
+        if let Some(url) = self.base_url {
+            builder = builder.base_url(url);
+        }
+        if let Some(d) =
+            auth_core::settings::secs("default_lifetime_secs", self.default_lifetime_secs)?
+        {
+            builder = builder.default_lifetime(d);
+        }
+        builder.build()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl auth_core::settings::ProviderSettings for PlaspySettings {
+    type Provider = crate::PlaspyProvider;
+    const NAME: &'static str = crate::NAME;
+
+    fn into_provider(self) -> Result<crate::PlaspyProvider, AuthError> {
+        PlaspySettings::into_provider(self)
+    }
+
+    fn common(&self) -> &auth_core::settings::CommonSettings {
+        &self.common
+    }
+
+    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
+        self.common = common;
+    }
+
+    fn allow_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+}

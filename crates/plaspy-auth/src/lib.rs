@@ -8,6 +8,8 @@ mod ext;
 mod protocol;
 mod provider;
 
+#[cfg(feature = "serde")]
+pub use config::PlaspySettings;
 pub use config::{DEFAULT_BASE_URL, DEFAULT_LIFETIME, PlaspyBuilder};
 pub use error::PlaspyApiError;
 pub use ext::{PlaspyCallError, PlaspyClientExt, PlaspyReply};

@@ -272,3 +272,104 @@ fn validate_token(token: &SecretString) -> Result<(), AuthError> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------- settings (feature `serde`)
+
+/// Wialon `token/login` settings (`provider = "wialon"`).
+///
+/// | field | type | |
+/// |---|---|---|
+/// | `token` | secret string | required, 72 characters |
+/// | `host` | URL | default `https://hst-api.wialon.com`; a Wialon Local URL |
+/// | `operate_as` | string | optional sub-user (`operateAs`) |
+/// | `flags` | integer | login reply flags (`fl`), default 3 (basic and user info) |
+/// | `idle_timeout_secs` | number | how long the server keeps an idle session (default 300) |
+/// | `session_shared_by` | integer | processes sharing one session through a store; each keeps to that share of the per-session request limits (default 1) |
+/// | `allow_insecure_http` | bool | default false |
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WialonSettings {
+    /// The 72-character token.
+    #[serde(deserialize_with = "auth_core::settings::secret")]
+    pub token: SecretString,
+    /// The API host.
+    #[serde(default, deserialize_with = "auth_core::settings::opt_url")]
+    pub host: Option<Url>,
+    /// Log in as this sub-user.
+    #[serde(default)]
+    pub operate_as: Option<String>,
+    /// Login reply flags (`fl`).
+    #[serde(default)]
+    pub flags: Option<u32>,
+    /// The server's idle timeout, in seconds.
+    #[serde(default)]
+    pub idle_timeout_secs: Option<f64>,
+    /// Processes that share one session through a store: each keeps to
+    /// that share of Wialon's per-session request limits.
+    #[serde(default)]
+    pub session_shared_by: Option<u32>,
+    /// Allow plain `http` to a non-loopback host.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Timeouts and other HTTP settings.
+    #[serde(skip)]
+    pub common: auth_core::settings::CommonSettings,
+}
+
+#[cfg(feature = "serde")]
+impl WialonSettings {
+    /// The provider these settings describe (validated by the builder).
+    pub fn into_provider(self) -> Result<crate::WialonProvider, AuthError> {
+        let mut builder = crate::WialonProvider::builder().token(self.token);
+        if let Some(host) = self.host {
+            builder = builder.host(host.as_str());
+        }
+        if let Some(user) = self.operate_as {
+            builder = builder.operate_as(user);
+        }
+        if let Some(bits) = self.flags {
+            let flags = crate::LoginFlags::from_bits(bits).ok_or_else(|| {
+                AuthError::config(format!(
+                    "wialon flags {bits:#x} include unknown bits; known: {:#x}",
+                    crate::LoginFlags::all().bits()
+                ))
+            })?;
+            builder = builder.flags(flags);
+        }
+        if let Some(d) = auth_core::settings::secs("idle_timeout_secs", self.idle_timeout_secs)? {
+            builder = builder.idle_timeout(d);
+        }
+        if let Some(processes) = self.session_shared_by {
+            if processes == 0 {
+                return Err(AuthError::config(
+                    "wialon session_shared_by must be at least 1",
+                ));
+            }
+            builder = builder.request_limits(crate::DEFAULT_REQUEST_LIMITS.shared_by(processes));
+        }
+        builder.build()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl auth_core::settings::ProviderSettings for WialonSettings {
+    type Provider = crate::WialonProvider;
+    const NAME: &'static str = crate::NAME;
+
+    fn into_provider(self) -> Result<crate::WialonProvider, AuthError> {
+        WialonSettings::into_provider(self)
+    }
+
+    fn common(&self) -> &auth_core::settings::CommonSettings {
+        &self.common
+    }
+
+    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
+        self.common = common;
+    }
+
+    fn allow_insecure_http(&self) -> bool {
+        self.allow_insecure_http
+    }
+}

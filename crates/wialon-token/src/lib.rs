@@ -12,6 +12,8 @@ mod provider;
 mod retry;
 
 pub use access::TokenAccess;
+#[cfg(feature = "serde")]
+pub use config::WialonSettings;
 pub use config::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_REQUEST_LIMITS, LoginFlags, MIN_IDLE_TIMEOUT, TOKEN_LEN,
     WIALON_HOSTING, WIALON_HOSTING_EU, WIALON_HOSTING_ORG, WIALON_HOSTING_US, WialonBuilder,

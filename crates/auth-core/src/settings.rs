@@ -1,24 +1,33 @@
-//! Deserialization plumbing for [`ProviderConfig`](crate::ProviderConfig):
-//! field-named, secret-safe errors for configuration files and environment
-//! variables.
+//! Provider settings from configuration files and environment variables:
+//! the secret-safe field readers every provider crate's `serde` settings use
+//! ([`secret`], [`opt_secret`], [`url()`], [`opt_url`]), the HTTP settings
+//! every provider accepts ([`CommonSettings`]), and the plumbing that reads
+//! one provider's settings from `(name, value)` pairs with field-named errors
+//! ([`Fields`], [`Naming`], [`EnvValue`]), shared by `auth-all`.
 //!
 //! Every error produced here names the setting it is about (the field of a
 //! file, or the environment variable) and never quotes the value of a secret:
 //! secret fields are read with [`secret`] / [`opt_secret`], whose visitor
 //! reports only the *kind* of a wrongly typed value ("a number"), and URL
-//! fields with [`opt_url`] / [`url`], whose errors never quote the URL (it
+//! fields with [`opt_url`] / [`url()`], whose errors never quote the URL (it
 //! may embed credentials).
 
 use std::fmt;
+use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor};
+use serde::Deserialize;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Unexpected, Visitor,
+};
 use url::Url;
+
+use crate::{AuthError, HttpSettings, Provider};
 
 /// An error while reading one provider's settings, before it is given its
 /// context (file position, entry index).
 #[derive(Debug)]
-pub(crate) enum FieldError {
+pub enum FieldError {
     /// A complete message.
     Custom(String),
     /// A required setting is absent (formatted with the [`Naming`]).
@@ -49,7 +58,7 @@ impl de::Error for FieldError {
 /// How settings are named in messages: fields of a file, or environment
 /// variables `{prefix}{FIELD}`.
 #[derive(Debug, Clone)]
-pub(crate) enum Naming {
+pub enum Naming {
     /// `field `name``.
     File,
     /// `AUTH_WIALON_TOKEN`: the prefix includes the provider and the `_`.
@@ -61,7 +70,7 @@ pub(crate) enum Naming {
 
 impl Naming {
     /// How the setting `field` is called in a message.
-    pub(crate) fn name(&self, field: &str) -> String {
+    pub fn name(&self, field: &str) -> String {
         match self {
             Naming::File => format!("field `{field}`"),
             Naming::Env { prefix } => format!("{prefix}{}", field.to_ascii_uppercase()),
@@ -69,7 +78,7 @@ impl Naming {
     }
 
     /// The message for a required setting that is absent.
-    pub(crate) fn missing(&self, field: &str) -> String {
+    pub fn missing(&self, field: &str) -> String {
         match self {
             Naming::File => format!("missing field `{field}`"),
             Naming::Env { .. } => format!("{} is not set", self.name(field)),
@@ -88,7 +97,7 @@ impl Naming {
     }
 
     /// The message for a setting the provider does not have.
-    pub(crate) fn unknown(&self, field: &str, provider: &str, expected: &[&str]) -> String {
+    pub fn unknown(&self, field: &str, provider: &str, expected: &[&str]) -> String {
         match self {
             Naming::File => format!(
                 "unknown field `{field}` for provider `{provider}`; expected one of {}",
@@ -103,7 +112,7 @@ impl Naming {
     }
 
     /// Formats a [`FieldError`] with this naming.
-    pub(crate) fn describe(&self, err: FieldError) -> String {
+    pub fn describe(&self, err: FieldError) -> String {
         match err {
             FieldError::Custom(m) => m,
             FieldError::Missing(field) => self.missing(field),
@@ -114,13 +123,16 @@ impl Naming {
 /// A set of `(setting, value)` pairs deserialized as a struct, with unknown
 /// settings rejected by name and value errors prefixed with the setting's
 /// name.
-pub(crate) struct Fields<'n, V> {
-    pub(crate) provider: &'static str,
-    pub(crate) entries: Vec<(String, V)>,
-    pub(crate) naming: &'n Naming,
+pub struct Fields<'n, V> {
+    /// The provider, for "unknown field ... for provider" messages.
+    pub provider: &'static str,
+    /// The `(setting, value)` pairs.
+    pub entries: Vec<(String, V)>,
+    /// How settings are named in messages.
+    pub naming: &'n Naming,
     /// Settings accepted besides the struct's own (listed in "expected one
     /// of" messages): the common HTTP settings.
-    pub(crate) also_expected: &'static [&'static str],
+    pub also_expected: &'static [&'static str],
 }
 
 impl<'de, T> Deserializer<'de> for Fields<'_, T>
@@ -203,7 +215,7 @@ where
 
 /// The value of an environment variable: text that becomes whatever type
 /// the setting has. Parse errors name the expected type, never the text.
-pub(crate) struct EnvValue(pub(crate) String);
+pub struct EnvValue(pub String);
 
 impl EnvValue {
     fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, FieldError> {
@@ -314,17 +326,7 @@ impl<'de> Deserializer<'de> for EnvValue {
 
 /// Reads a secret: a string. A value of another type is reported by its
 /// kind only ("a number"), never quoted.
-#[cfg_attr(
-    not(any(
-        feature = "ctc",
-        feature = "plaspy",
-        feature = "wialon",
-        feature = "cielo24",
-        feature = "electa"
-    )),
-    allow(dead_code)
-)]
-pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     // `deserialize_any`, not `deserialize_string`: some deserializers
     // (serde_json's `Value`) build the "invalid type" error themselves from
     // `deserialize_string`, quoting the value; with `deserialize_any` the
@@ -333,35 +335,12 @@ pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D:
 }
 
 /// Reads an optional secret (see [`secret`]).
-#[cfg_attr(not(feature = "cielo24"), allow(dead_code))]
-pub(crate) fn opt_secret<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<SecretString>, D::Error> {
+pub fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
     d.deserialize_option(OptSecretVisitor)
 }
 
-#[cfg_attr(
-    not(any(
-        feature = "ctc",
-        feature = "plaspy",
-        feature = "wialon",
-        feature = "cielo24",
-        feature = "electa"
-    )),
-    allow(dead_code)
-)]
 struct SecretVisitor;
 
-#[cfg_attr(
-    not(any(
-        feature = "ctc",
-        feature = "plaspy",
-        feature = "wialon",
-        feature = "cielo24",
-        feature = "electa"
-    )),
-    allow(dead_code)
-)]
 impl SecretVisitor {
     fn wrong<E: de::Error>(&self, kind: &str) -> E {
         E::invalid_type(Unexpected::Other(kind), self)
@@ -420,7 +399,6 @@ impl<'de> Visitor<'de> for SecretVisitor {
     }
 }
 
-#[cfg_attr(not(feature = "cielo24"), allow(dead_code))]
 struct OptSecretVisitor;
 
 impl<'de> Visitor<'de> for OptSecretVisitor {
@@ -445,18 +423,13 @@ impl<'de> Visitor<'de> for OptSecretVisitor {
 
 /// Reads an absolute URL. Errors never quote it (a URL may embed
 /// credentials), and a URL with a user name or password is refused.
-#[cfg_attr(not(feature = "electa"), allow(dead_code))]
-pub(crate) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+pub fn url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
     let text: String = d.deserialize_any(UrlTextVisitor)?;
     parse_url(&text).map_err(de::Error::custom)
 }
 
-/// Reads an optional absolute URL (see [`url`]).
-#[cfg_attr(
-    not(any(feature = "plaspy", feature = "wialon", feature = "cielo24")),
-    allow(dead_code)
-)]
-pub(crate) fn opt_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+/// Reads an optional absolute URL (see [`url()`]).
+pub fn opt_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
     struct Opt;
     impl<'de> Visitor<'de> for Opt {
         type Value = Option<Url>;
@@ -477,17 +450,7 @@ pub(crate) fn opt_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D:
 }
 
 /// Parses an absolute URL without quoting it in errors.
-#[cfg_attr(
-    not(any(
-        feature = "ctc",
-        feature = "plaspy",
-        feature = "wialon",
-        feature = "cielo24",
-        feature = "electa"
-    )),
-    allow(dead_code)
-)]
-pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
+pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("not a valid absolute URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(
@@ -498,15 +461,6 @@ pub(crate) fn parse_url(text: &str) -> Result<Url, String> {
 }
 
 /// Accepts only a string, reporting other values by kind.
-#[cfg_attr(
-    not(any(
-        feature = "plaspy",
-        feature = "wialon",
-        feature = "cielo24",
-        feature = "electa"
-    )),
-    allow(dead_code)
-)]
 struct UrlTextVisitor;
 
 impl<'de> Visitor<'de> for UrlTextVisitor {
@@ -549,5 +503,114 @@ impl<'de> Visitor<'de> for UrlTextVisitor {
             Unexpected::Other("a table or object"),
             &self,
         ))
+    }
+}
+
+/// The names of the [`CommonSettings`] fields, accepted next to every
+/// provider's own settings.
+pub const COMMON_FIELDS: &[&str] = &[
+    "timeout_secs",
+    "connect_timeout_secs",
+    "max_body_bytes",
+    "user_agent",
+];
+
+/// HTTP settings every provider accepts, next to its own settings (in the
+/// same table / object, or as `{PREFIX}_{PROVIDER}_TIMEOUT_SECS` ...).
+/// Unset fields keep [`HttpSettings`]' defaults.
+///
+/// `auth-all`'s `ProviderConfig` reads them and stores them in the
+/// settings' `common` field; a settings struct deserialized on its own
+/// (e.g. `CtcSettings`) does not accept them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommonSettings {
+    /// Time allowed for a whole request, in seconds (default 30).
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+    /// Time allowed to connect, in seconds (default 10).
+    #[serde(default)]
+    pub connect_timeout_secs: Option<f64>,
+    /// Largest authentication response body read, in bytes (default 1 MiB).
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    /// `User-Agent` sent with every request.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl CommonSettings {
+    /// The [`HttpSettings`] these settings describe.
+    pub fn http_settings(&self, allow_insecure_http: bool) -> Result<HttpSettings, AuthError> {
+        let mut http = HttpSettings {
+            allow_insecure_http,
+            ..HttpSettings::default()
+        };
+        if let Some(t) = secs("timeout_secs", self.timeout_secs)? {
+            http.timeout = t;
+        }
+        if let Some(t) = secs("connect_timeout_secs", self.connect_timeout_secs)? {
+            http.connect_timeout = t;
+        }
+        if let Some(max) = self.max_body_bytes {
+            if max == 0 {
+                return Err(AuthError::config("max_body_bytes must be positive"));
+            }
+            http.max_body = max;
+        }
+        if let Some(agent) = &self.user_agent {
+            if agent.trim().is_empty() || agent.chars().any(char::is_control) {
+                return Err(AuthError::config(
+                    "user_agent must be non-empty text without control characters",
+                ));
+            }
+            http.user_agent = agent.clone();
+        }
+        Ok(http)
+    }
+}
+
+/// A positive, finite number of seconds as a [`Duration`].
+pub fn secs(name: &str, value: Option<f64>) -> Result<Option<Duration>, AuthError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v > 0.0 => Duration::try_from_secs_f64(v)
+            .map(Some)
+            .map_err(|_| AuthError::config(format!("{name} is out of range"))),
+        Some(_) => Err(AuthError::config(format!(
+            "{name} must be a positive number of seconds"
+        ))),
+    }
+}
+
+/// One provider's settings (a provider crate's `XSettings`, feature
+/// `serde`): what `auth-all` needs to read them from configuration and build
+/// a client, the same way for every provider.
+pub trait ProviderSettings: DeserializeOwned + fmt::Debug + Clone + Send + 'static {
+    /// The provider the settings describe.
+    type Provider: Provider;
+
+    /// The provider's name in configuration (`provider = "ctc"`).
+    const NAME: &'static str;
+
+    /// The provider, validated by its builder.
+    fn into_provider(self) -> Result<Self::Provider, AuthError>;
+
+    /// The common HTTP settings read next to the provider's own.
+    fn common(&self) -> &CommonSettings;
+
+    /// Stores the common HTTP settings read next to the provider's own.
+    fn set_common(&mut self, common: CommonSettings);
+
+    /// Whether plain `http` to a remote host is allowed (the settings'
+    /// `allow_insecure_http`, where the provider has one).
+    fn allow_insecure_http(&self) -> bool {
+        false
+    }
+
+    /// The HTTP settings of the client: the common ones and
+    /// [`allow_insecure_http`](Self::allow_insecure_http).
+    fn http_settings(&self) -> Result<HttpSettings, AuthError> {
+        self.common().http_settings(self.allow_insecure_http())
     }
 }
