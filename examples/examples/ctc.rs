@@ -70,11 +70,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         session.expiry()
     );
     if let Some(device) = device {
-        let url = client.provider().endpoint(&format!(
-            "connect/results/events/device/{device}/avl/latest"
-        ))?;
+        let path = format!("connect/results/events/device/{device}/avl/latest");
         for i in 1..=3 {
-            let response = client.send(client.http().client().get(url.clone())).await?;
+            let response = client.get(&path).send().await?;
             let status = response.status();
             let body = response.text().await?;
             println!("Call {i}: HTTP {status}, {} bytes", body.len());
@@ -83,10 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(sim) = &_sim {
         sim.expire_all_sessions();
         println!("Simulator: all sessions expired; the next call logs in again transparently");
-        let url = client.provider().endpoint(&format!(
-            "connect/results/events/device/{DEMO_DEVICE_ID}/avl/latest"
-        ))?;
-        let response = client.send(client.http().client().get(url)).await?;
+        let response = client
+            .get(&format!(
+                "connect/results/events/device/{DEMO_DEVICE_ID}/avl/latest"
+            ))
+            .send()
+            .await?;
         println!("Call after expiry: HTTP {}", response.status());
         println!(
             "Simulator counted {} logins and {} calls",

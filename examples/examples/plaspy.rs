@@ -70,12 +70,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         session.data().expires,
         session.data().expiry_source
     );
-    let devices = client.provider().endpoint("api/devices")?;
     let rounds = if _sim.is_some() { 6 } else { 1 };
     for i in 1..=rounds {
-        let response = client
-            .send(client.http().client().get(devices.clone()))
-            .await?;
+        let response = client.get("api/devices").send().await?;
         let status = response.status();
         let body = response.text().await?;
         println!("GET /api/devices #{i}: HTTP {status}, {} bytes", body.len());
