@@ -10,7 +10,7 @@ use auth_core::reqwest::StatusCode;
 use cielo24_auth::Cielo24Provider;
 use libfuzzer_sys::fuzz_target;
 use secrecy::{ExposeSecret, SecretString};
-use vendor_auth_fuzz::{assert_no_secret, input};
+use vendor_auth_fuzz::assert_no_secret;
 
 const PASSWORD: &str = "FUZZ-cielo24-password-5a71";
 
@@ -24,7 +24,7 @@ static PROVIDER: LazyLock<Cielo24Provider> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let input = input::decode(data);
+    let input = fuzz_input::decode(data);
     match PROVIDER.parse_login_response(input.status, &input.headers, input.body) {
         Ok(new) => {
             let token = new.token.expose_secret();

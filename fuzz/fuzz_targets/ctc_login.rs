@@ -8,7 +8,7 @@ use auth_core::reqwest::header::HeaderValue;
 use ctc_auth::{CtcProvider, Instance};
 use libfuzzer_sys::fuzz_target;
 use secrecy::{ExposeSecret, SecretString};
-use vendor_auth_fuzz::{assert_no_secret, input};
+use vendor_auth_fuzz::assert_no_secret;
 
 const PASSWORD: &str = "FUZZ-ctc-password-7d1e";
 const APP_KEY: &str = "FUZZ-ctc-appkey-42b9";
@@ -24,7 +24,7 @@ static PROVIDER: LazyLock<CtcProvider> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let input = input::decode(data);
+    let input = fuzz_input::decode(data);
     match PROVIDER.parse_login_response(input.status, &input.headers, input.body) {
         Ok(new) => {
             let token = new.token.expose_secret();

@@ -10,7 +10,7 @@ use auth_core::reqwest::StatusCode;
 use electa_auth::ElectaProvider;
 use libfuzzer_sys::fuzz_target;
 use secrecy::{ExposeSecret, SecretString};
-use vendor_auth_fuzz::{assert_no_secret, input};
+use vendor_auth_fuzz::assert_no_secret;
 
 const APP_KEY: &str = "FUZZELECTAAPPKEY0123456789ABCDEF";
 
@@ -24,7 +24,7 @@ static PROVIDER: LazyLock<ElectaProvider> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let input = input::decode(data);
+    let input = fuzz_input::decode(data);
     match PROVIDER.parse_login_response(input.status, &input.headers, input.body) {
         Ok(new) => {
             let token = new.token.expose_secret();

@@ -8,7 +8,7 @@ use auth_core::Expiry;
 use libfuzzer_sys::fuzz_target;
 use plaspy_auth::{PlaspyProvider};
 use secrecy::{ExposeSecret, SecretString};
-use vendor_auth_fuzz::{assert_no_secret, input};
+use vendor_auth_fuzz::assert_no_secret;
 
 const API_KEY: &str = "FUZZ-plaspy-apikey-0c93";
 
@@ -22,7 +22,7 @@ static PROVIDER: LazyLock<PlaspyProvider> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let input = input::decode(data);
+    let input = fuzz_input::decode(data);
     match PROVIDER.parse_login_response(input.status, &input.headers, input.body) {
         Ok(new) => {
             assert!(!new.token.expose_secret().trim().is_empty());

@@ -9,7 +9,7 @@ use auth_core::Provider;
 use auth_core::reqwest::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use secrecy::ExposeSecret;
-use vendor_auth_fuzz::{assert_no_secret, input};
+use vendor_auth_fuzz::assert_no_secret;
 use wialon_token::{LoginInfo, WialonProvider};
 
 const TOKEN: &str = "FUZZwialontoken0123456789abcdef0123456789abcdef0123456789abcdef012345678";
@@ -23,7 +23,7 @@ static PROVIDER: LazyLock<WialonProvider> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    let input = input::decode(data);
+    let input = fuzz_input::decode(data);
     match PROVIDER.parse_login_response(input.status, &input.headers, input.body) {
         Ok(new) => {
             let eid = new.token.expose_secret().to_owned();

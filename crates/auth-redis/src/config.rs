@@ -1,17 +1,16 @@
-//! [`RedisStoreBuilder`]: validated settings for a [`RedisStore`].
+//! [`RedisStoreBuilder`]: the settings of a [`RedisStore`](crate::RedisStore),
+//! checked into [`Settings`] (the store is built from them in `store.rs`;
+//! this module does not depend on it).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::AuthError;
 use auth_core::secrecy::{ExposeSecret, SecretString};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client};
+use redis::Client;
 
 use crate::codec::Codec;
-use crate::scripts::Scripts;
-use crate::store::{Inner, RedisStore, Secrets};
+use crate::secrets::{Secrets, redact_url};
 
 /// Default key prefix.
 pub const DEFAULT_PREFIX: &str = "auth";
@@ -23,7 +22,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// timeout before it tries Redis again.
 pub const DEFAULT_OUTAGE_COOLDOWN: Duration = Duration::from_secs(1);
 
-/// Builds a [`RedisStore`]; obtained from [`RedisStore::builder`].
+/// Builds a [`RedisStore`](crate::RedisStore); obtained from
+/// [`RedisStore::builder`](crate::RedisStore::builder).
 ///
 /// Settings are checked by [`build`](Self::build), which also connects to
 /// Redis (unless [`connect_lazily`](Self::connect_lazily) is set) so a wrong
@@ -73,10 +73,10 @@ impl RedisStoreBuilder {
 
     /// Prefix of every key this store writes (default `"auth"`): keys are
     /// `{prefix}:v2:{{cache key}}:session|generation|lock|failures|...` (see
-    /// [`RedisStore`] for the layout). Use one prefix per application (or
-    /// environment) sharing a Redis database. It must not contain spaces,
-    /// control characters, `{` or `}` (which would move the Redis Cluster
-    /// hash tag into the prefix).
+    /// [`RedisStore`](crate::RedisStore) for the layout). Use one prefix per
+    /// application (or environment) sharing a Redis database. It must not
+    /// contain spaces, control characters, `{` or `}` (which would move the
+    /// Redis Cluster hash tag into the prefix).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -173,8 +173,9 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Checks the settings, connects (unless lazy) and returns the store.
-    pub async fn build(self) -> Result<RedisStore, AuthError> {
+    /// Checks the settings and opens the Redis client (which does not
+    /// connect yet): what [`build`](Self::build) connects with.
+    pub(crate) fn into_settings(self) -> Result<Settings, AuthError> {
         if let Some(error) = self.key_error {
             return Err(AuthError::config(error));
         }
@@ -203,91 +204,44 @@ impl RedisStoreBuilder {
                 secrets.scrub(&e.to_string())
             ))
         })?;
-
-        if !self.lazy {
-            check_connection(&client, self.connect_timeout, self.op_timeout, &secrets).await?;
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.op_timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1))
-            .set_exponent_base(2.0)
-            .set_number_of_retries(5);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| AuthError::Store(format!("redis: {}", secrets.scrub(&e.to_string()))))?;
-        Ok(RedisStore {
-            inner: Arc::new(Inner::new(
-                connection,
-                redact_url(self.url.expose_secret()),
-                secrets,
-                self.prefix,
-                self.op_timeout,
-                self.outage_cooldown,
-                self.codec,
-                Scripts::new(),
-                self.legacy_v1,
-            )),
+        Ok(Settings {
+            client,
+            display_url: redact_url(self.url.expose_secret()),
+            secrets,
+            prefix: self.prefix,
+            op_timeout: self.op_timeout,
+            connect_timeout: self.connect_timeout,
+            outage_cooldown: self.outage_cooldown,
+            lazy: self.lazy,
+            codec: self.codec,
+            legacy_v1: self.legacy_v1,
         })
     }
 }
 
-/// Opens one connection and sends `PING`, so a wrong address or password is
-/// reported by `build` (the connection manager would retry it silently).
-async fn check_connection(
-    client: &Client,
-    connect_timeout: Duration,
-    op_timeout: Duration,
-    secrets: &Secrets,
-) -> Result<(), AuthError> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(connect_timeout))
-        .set_response_timeout(Some(op_timeout));
-    let attempt = async {
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        redis::cmd("PING").query_async::<()>(&mut conn).await
-    };
-    match tokio::time::timeout(connect_timeout + op_timeout, attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(AuthError::Store(format!(
-            "could not connect to Redis: {}",
-            secrets.scrub(&e.to_string())
-        ))),
-        Err(_) => Err(AuthError::Store(format!(
-            "could not connect to Redis within {} ms",
-            (connect_timeout + op_timeout).as_millis()
-        ))),
-    }
-}
-
-/// The URL with its password (user-info password, or `pass`/`password`
-/// query parameter) replaced by `[REDACTED]`; unparsable URLs are hidden
-/// entirely.
-pub(crate) fn redact_url(raw: &str) -> String {
-    let Ok(mut url) = auth_core::url::Url::parse(raw) else {
-        return "[unparsable URL]".to_owned();
-    };
-    if url.password().is_some() && url.set_password(Some("REDACTED")).is_err() {
-        return "[URL]".to_owned();
-    }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = matches!(k.to_ascii_lowercase().as_str(), "pass" | "password");
-                let v = if secret {
-                    "REDACTED".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    url.to_string()
+/// The checked settings of a store, from
+/// [`RedisStoreBuilder::into_settings`]: what the store is built from.
+pub(crate) struct Settings {
+    /// The Redis client (opened, not connected).
+    pub(crate) client: Client,
+    /// The URL with its password redacted, for `Debug`.
+    pub(crate) display_url: String,
+    /// The secret parts of the URL, scrubbed from errors.
+    pub(crate) secrets: Secrets,
+    /// Prefix of every key (checked).
+    pub(crate) prefix: String,
+    /// Time limit of one operation (positive).
+    pub(crate) op_timeout: Duration,
+    /// Time limit for opening a connection (positive).
+    pub(crate) connect_timeout: Duration,
+    /// How long operations fail at once after a connection failure.
+    pub(crate) outage_cooldown: Duration,
+    /// Whether to skip the connection check at build time.
+    pub(crate) lazy: bool,
+    /// How sessions are encoded (plain or encrypted).
+    pub(crate) codec: Codec,
+    /// Whether the v1 keys are read and written too.
+    pub(crate) legacy_v1: bool,
 }
 
 #[cfg(test)]
@@ -295,44 +249,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://user:hunter2@example.com:6380/2"),
-            "redis://user:REDACTED@example.com:6380/2"
-        );
-        assert_eq!(
-            redact_url("redis://:hunter2@127.0.0.1"),
-            "redis://:REDACTED@127.0.0.1"
-        );
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-        let unix = redact_url("redis+unix:///tmp/r.sock?db=1&pass=hunter2");
-        assert!(!unix.contains("hunter2") && unix.contains("db=1"), "{unix}");
-        assert!(!redact_url("hunter2 not a url").contains("hunter2"));
-    }
-
-    #[tokio::test]
-    async fn build_validates_settings_without_echoing_the_url() {
-        let bad = |b: RedisStoreBuilder| async move { b.build().await.unwrap_err() };
+    fn settings_are_checked_without_echoing_the_url() {
+        let bad = |b: RedisStoreBuilder| b.into_settings().err().expect("invalid settings");
         let url = || SecretString::from("redis://:pw-hunter2@127.0.0.1:1".to_owned());
         for err in [
-            bad(RedisStoreBuilder::new(url()).prefix("")).await,
-            bad(RedisStoreBuilder::new(url()).prefix("a b")).await,
-            bad(RedisStoreBuilder::new(url()).prefix("a{b}")).await,
-            bad(RedisStoreBuilder::new(url()).op_timeout(Duration::ZERO)).await,
-            bad(RedisStoreBuilder::new(url()).connect_timeout(Duration::ZERO)).await,
+            bad(RedisStoreBuilder::new(url()).prefix("")),
+            bad(RedisStoreBuilder::new(url()).prefix("a b")),
+            bad(RedisStoreBuilder::new(url()).prefix("a{b}")),
+            bad(RedisStoreBuilder::new(url()).op_timeout(Duration::ZERO)),
+            bad(RedisStoreBuilder::new(url()).connect_timeout(Duration::ZERO)),
         ] {
             assert!(matches!(err, AuthError::Config(_)), "{err:?}");
         }
         let err = bad(RedisStoreBuilder::new(SecretString::from(
             "http://:pw-hunter2@x/".to_owned(),
-        )))
-        .await;
+        )));
         assert!(matches!(err, AuthError::Config(_)), "{err:?}");
         assert!(!format!("{err} {err:?}").contains("pw-hunter2"));
         let builder = RedisStoreBuilder::new(url());
         assert!(!format!("{builder:?}").contains("pw-hunter2"));
+        let Ok(settings) = RedisStoreBuilder::new(url()).into_settings() else {
+            panic!("valid settings");
+        };
+        assert!(!settings.display_url.contains("pw-hunter2"));
     }
 }

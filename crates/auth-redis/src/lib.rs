@@ -139,6 +139,7 @@
 mod codec;
 mod config;
 mod scripts;
+mod secrets;
 mod store;
 
 pub use config::{

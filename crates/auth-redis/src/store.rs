@@ -9,13 +9,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::secrecy::SecretString;
 use auth_core::{AuthError, FailureCount, LockToken, StoredSession, TokenStore};
-use redis::aio::ConnectionManager;
-use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{
+    AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, Script, ServerErrorKind,
+};
 use tokio::time::Instant;
 
 use crate::codec::Codec;
-use crate::config::RedisStoreBuilder;
+use crate::config::{RedisStoreBuilder, Settings};
 use crate::scripts::Scripts;
+use crate::secrets::Secrets;
 
 /// The store format version written into every key name.
 pub const FORMAT_VERSION: &str = "v2";
@@ -29,49 +32,7 @@ pub const FAILURE_HORIZON: Duration = Duration::from_secs(24 * 3600);
 /// the counter is harmless: generations are floored at the Redis clock.
 pub const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Secret parts of the connection URL, scrubbed from every error message.
-pub(crate) struct Secrets {
-    needles: Vec<SecretString>,
-}
-
-impl Secrets {
-    pub(crate) fn of_url(raw: &str) -> Self {
-        use auth_core::secrecy::ExposeSecret as _;
-        let mut needles = vec![SecretString::from(raw.to_owned())];
-        if let Ok(url) = auth_core::url::Url::parse(raw) {
-            if let Some(p) = url.password() {
-                needles.push(SecretString::from(p.to_owned()));
-                needles.push(SecretString::from(
-                    percent_encoding::percent_decode_str(p)
-                        .decode_utf8_lossy()
-                        .into_owned(),
-                ));
-            }
-            for (k, v) in url.query_pairs() {
-                if matches!(k.to_ascii_lowercase().as_str(), "pass" | "password") {
-                    needles.push(SecretString::from(v.into_owned()));
-                }
-            }
-        }
-        needles.retain(|n| !n.expose_secret().is_empty());
-        // Longest first, so a password inside the URL is replaced as part of
-        // the URL.
-        needles.sort_by_key(|n| std::cmp::Reverse(n.expose_secret().len()));
-        Self { needles }
-    }
-
-    /// `text` with every secret replaced by `[REDACTED]`.
-    pub(crate) fn scrub(&self, text: &str) -> String {
-        use auth_core::secrecy::ExposeSecret as _;
-        let mut out = text.to_owned();
-        for needle in &self.needles {
-            out = out.replace(needle.expose_secret(), "[REDACTED]");
-        }
-        out
-    }
-}
-
-pub(crate) struct Inner {
+struct Inner {
     connection: ConnectionManager,
     display_url: String,
     secrets: Secrets,
@@ -88,28 +49,17 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        connection: ConnectionManager,
-        display_url: String,
-        secrets: Secrets,
-        prefix: String,
-        op_timeout: Duration,
-        outage_cooldown: Duration,
-        codec: Codec,
-        scripts: Scripts,
-        legacy_v1: bool,
-    ) -> Self {
+    fn new(connection: ConnectionManager, settings: Settings) -> Self {
         Self {
             connection,
-            display_url,
-            secrets,
-            prefix,
-            op_timeout,
-            outage_cooldown,
-            codec,
-            scripts,
-            legacy_v1,
+            display_url: settings.display_url,
+            secrets: settings.secrets,
+            prefix: settings.prefix,
+            op_timeout: settings.op_timeout,
+            outage_cooldown: settings.outage_cooldown,
+            codec: settings.codec,
+            scripts: Scripts::new(),
+            legacy_v1: settings.legacy_v1,
             unavailable_until: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -151,7 +101,7 @@ impl Inner {
 /// and rolling deploys").
 #[derive(Clone)]
 pub struct RedisStore {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -163,6 +113,43 @@ impl fmt::Debug for RedisStore {
             .field("encrypted", &self.inner.codec.is_encrypted())
             .field("write_legacy_v1", &self.inner.legacy_v1)
             .finish_non_exhaustive()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Checks the settings, connects (unless lazy) and returns the store.
+    pub async fn build(self) -> Result<RedisStore, AuthError> {
+        RedisStore::open(self.into_settings()?).await
+    }
+}
+
+/// Opens one connection and sends `PING`, so a wrong address or password is
+/// reported by `build` (the connection manager would retry it silently).
+async fn check_connection(
+    client: &Client,
+    connect_timeout: Duration,
+    op_timeout: Duration,
+    secrets: &Secrets,
+) -> Result<(), AuthError> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(op_timeout));
+    let attempt = async {
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await
+    };
+    match tokio::time::timeout(connect_timeout + op_timeout, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(AuthError::Store(format!(
+            "could not connect to Redis: {}",
+            secrets.scrub(&e.to_string())
+        ))),
+        Err(_) => Err(AuthError::Store(format!(
+            "could not connect to Redis within {} ms",
+            (connect_timeout + op_timeout).as_millis()
+        ))),
     }
 }
 
@@ -218,6 +205,33 @@ impl RedisStore {
     /// A store with default settings, connected to `url`.
     pub async fn connect(url: impl Into<String>) -> Result<Self, AuthError> {
         Self::builder(url).build().await
+    }
+
+    /// The store of checked `settings`: connects first unless they are lazy.
+    async fn open(settings: Settings) -> Result<Self, AuthError> {
+        if !settings.lazy {
+            check_connection(
+                &settings.client,
+                settings.connect_timeout,
+                settings.op_timeout,
+                &settings.secrets,
+            )
+            .await?;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.op_timeout))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1))
+            .set_exponent_base(2.0)
+            .set_number_of_retries(5);
+        let connection = ConnectionManager::new_lazy_with_config(settings.client.clone(), config)
+            .map_err(|e| {
+            AuthError::Store(format!("redis: {}", settings.secrets.scrub(&e.to_string())))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner::new(connection, settings)),
+        })
     }
 
     /// The key prefix.
@@ -624,17 +638,6 @@ impl TokenStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrubs_every_form_of_the_password() {
-        let s = Secrets::of_url("redis://user:p%40ss-hunter2@h:1/0");
-        let msg = s.scrub(
-            "auth failed for redis://user:p%40ss-hunter2@h:1/0 with p@ss-hunter2 / p%40ss-hunter2",
-        );
-        assert!(!msg.contains("hunter2"), "{msg}");
-        let q = Secrets::of_url("redis+unix:///tmp/s?pass=qhunter2");
-        assert!(!q.scrub("x qhunter2 y").contains("qhunter2"));
-    }
 
     #[test]
     fn hash_tag_is_the_whole_cache_key() {

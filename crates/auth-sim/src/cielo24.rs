@@ -58,6 +58,7 @@
 //!   the simulator's texts are plausible, short and never echo a secret.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,10 +69,9 @@ use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 use tokio::time::Instant;
-use url::Url;
 
 use crate::SimError;
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
+use crate::common::{Counters, HEX, SimHandle, SimState, random_token};
 
 /// Username of the default demo account.
 pub const DEMO_USERNAME: &str = "api_demo";
@@ -184,12 +184,47 @@ impl Shared {
     }
 }
 
+impl SimState for Shared {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn expire_all_sessions(&self) {
+        self.lock().tokens.clear();
+    }
+
+    fn active_sessions(&self) -> usize {
+        let now = Instant::now();
+        self.lock()
+            .tokens
+            .values()
+            .filter(|t| now.duration_since(t.last_used) < self.idle_timeout)
+            .count()
+    }
+}
+
 /// A running cielo24 simulator. Stops when dropped.
+///
+/// Dereferences to [`SimHandle`]: [`base_url`](SimHandle::base_url) is
+/// `http://127.0.0.1:<port>/`; [`counters`](SimHandle::counters) are keyed
+/// by username and count logins, failed logins and accepted protected calls
+/// (`job/list`, `generate_api_key`, `remove_api_key`, `logout`);
+/// [`expire_all_sessions`](SimHandle::expire_all_sessions) invalidates every
+/// issued token (later calls get `BAD_API_TOKEN`);
+/// [`active_sessions`](SimHandle::active_sessions) counts the tokens that are
+/// issued and not idle-expired.
 #[derive(Debug)]
 pub struct Cielo24Sim {
-    server: SimServer,
+    sim: SimHandle,
     shared: Arc<Shared>,
-    faults: Faults,
+}
+
+impl Deref for Cielo24Sim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.sim
+    }
 }
 
 impl Cielo24Sim {
@@ -223,47 +258,8 @@ impl Cielo24Sim {
             .route("/api/account/remove_api_key", get(remove_api_key))
             .route("/api/job/list", get(job_list))
             .with_state(Arc::clone(&shared));
-        let faults = Faults::default();
-        let server = SimServer::start(router, faults.clone(), "").await?;
-        Ok(Self {
-            server,
-            shared,
-            faults,
-        })
-    }
-
-    /// The base URL to configure a client with (`http://127.0.0.1:<port>/`).
-    pub fn base_url(&self) -> &Url {
-        self.server.base_url()
-    }
-
-    /// Per-account counters (keyed by username): logins, failed logins and
-    /// accepted protected calls (`job/list`, `generate_api_key`,
-    /// `remove_api_key`, `logout`).
-    pub fn counters(&self) -> &Counters {
-        &self.shared.counters
-    }
-
-    /// Fault injection for the next requests.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Invalidates every issued token now (later calls get `BAD_API_TOKEN`).
-    pub fn expire_all_sessions(&self) {
-        self.shared.lock().tokens.clear();
-    }
-
-    /// Number of tokens that are issued and not idle-expired.
-    pub fn active_sessions(&self) -> usize {
-        let timeout = self.shared.idle_timeout;
-        let now = Instant::now();
-        self.shared
-            .lock()
-            .tokens
-            .values()
-            .filter(|t| now.duration_since(t.last_used) < timeout)
-            .count()
+        let sim = SimHandle::start(router, "", Arc::clone(&shared) as Arc<dyn SimState>).await?;
+        Ok(Self { sim, shared })
     }
 
     /// The secure keys of `username` (empty for an unknown user).

@@ -358,6 +358,77 @@ impl Drop for SimServer {
     }
 }
 
+/// What [`SimHandle`] needs from a simulator's state: its counters and its
+/// sessions (tokens), whatever form they take in that simulator.
+pub(crate) trait SimState: std::fmt::Debug + Send + Sync {
+    /// The per-account counters the handlers update.
+    fn counters(&self) -> &Counters;
+    /// Ends every session (token) now.
+    fn expire_all_sessions(&self);
+    /// Sessions (tokens) valid now.
+    fn active_sessions(&self) -> usize;
+}
+
+/// What every running simulator offers: its server, call counters, fault
+/// injection and session control. Each simulator (`CtcSim`, `PlaspySim`,
+/// `WialonSim`, `Cielo24Sim`, `ElectaSim`) dereferences to one, so
+/// `sim.base_url()`, `sim.counters()`, `sim.faults()`,
+/// `sim.expire_all_sessions()` and `sim.active_sessions()` work on each of
+/// them. Stops the server when dropped.
+#[derive(Debug)]
+pub struct SimHandle {
+    server: SimServer,
+    faults: Faults,
+    state: Arc<dyn SimState>,
+}
+
+impl SimHandle {
+    /// Serves `router` as [`SimServer::start`] does, with a fresh fault queue,
+    /// for the simulator whose state is `state`.
+    pub(crate) async fn start(
+        router: Router,
+        path: &str,
+        state: Arc<dyn SimState>,
+    ) -> Result<Self, SimError> {
+        let faults = Faults::default();
+        let server = SimServer::start(router, faults.clone(), path).await?;
+        Ok(Self {
+            server,
+            faults,
+            state,
+        })
+    }
+
+    /// The base URL to configure a client with (`http://127.0.0.1:<port>/`,
+    /// or with the simulator's API path, e.g. Electa's API root).
+    pub fn base_url(&self) -> &Url {
+        self.server.base_url()
+    }
+
+    /// Per-account counters: logins, failed logins, accepted protected calls
+    /// (the account key of each simulator is in its documentation).
+    pub fn counters(&self) -> &Counters {
+        self.state.counters()
+    }
+
+    /// Fault injection for the next requests.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Ends every session now: the next call with an issued token (or
+    /// Wialon session id) is answered as the provider answers an expired
+    /// one.
+    pub fn expire_all_sessions(&self) {
+        self.state.expire_all_sessions();
+    }
+
+    /// Sessions (tokens, Wialon session ids) valid now.
+    pub fn active_sessions(&self) -> usize {
+        self.state.active_sessions()
+    }
+}
+
 /// Generates an opaque token of `len` characters from `alphabet`.
 pub fn random_token(len: usize, alphabet: &[u8]) -> String {
     (0..len)

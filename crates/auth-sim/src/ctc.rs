@@ -37,7 +37,7 @@
 //!   `Some` adds an `Expires` attribute (an HTTP date, rounded down to the
 //!   second so a client never believes in a longer life than the server
 //!   grants), `None` issues tokens valid until logout or
-//!   [`CtcSim::expire_all_sessions`], without `Expires`.
+//!   [`expire_all_sessions`](SimHandle::expire_all_sessions), without `Expires`.
 //! * **Several token forms at once**: the first present of cookie, `authToken`
 //!   header, bearer header is checked; an invalid one answers `401` even if
 //!   another form would be valid.
@@ -52,6 +52,7 @@
 //!   a JSON user summary (default), plain text, an HTML page or nothing.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,10 +66,9 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode, Uri, header};
 use serde_json::json;
 use tokio::time::Instant;
-use url::Url;
 
 use crate::SimError;
-use crate::common::{ALNUM, Counters, Faults, ServerClock, SimServer, random_token};
+use crate::common::{ALNUM, Counters, ServerClock, SimHandle, SimState, random_token};
 
 /// User name of the demo account of [`CtcSimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo.user@example.com";
@@ -109,7 +109,7 @@ pub struct CtcSimConfig {
     /// Application keys accepted in `calamp-services-app`.
     pub app_keys: Vec<String>,
     /// Token lifetime. `Some` puts an `Expires` attribute on the cookie;
-    /// `None` means valid until logout or [`CtcSim::expire_all_sessions`].
+    /// `None` means valid until logout or [`expire_all_sessions`](SimHandle::expire_all_sessions).
     /// Default: 24 hours.
     pub token_ttl: Option<Duration>,
     /// How far the simulated server's clock is ahead of real time (negative:
@@ -190,12 +190,44 @@ impl CtcState {
     }
 }
 
-/// A running CTC simulator.
+impl SimState for CtcState {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn expire_all_sessions(&self) {
+        self.tokens().clear();
+    }
+
+    fn active_sessions(&self) -> usize {
+        let now = Instant::now();
+        self.tokens()
+            .values()
+            .filter(|t| t.deadline.is_none_or(|d| d > now))
+            .count()
+    }
+}
+
+/// A running CTC simulator. Stops when dropped.
+///
+/// Dereferences to [`SimHandle`]: [`base_url`](SimHandle::base_url) is
+/// `http://127.0.0.1:<port>/`; [`counters`](SimHandle::counters) are keyed
+/// by username; [`expire_all_sessions`](SimHandle::expire_all_sessions)
+/// invalidates every issued token (the next call with one answers `401`);
+/// [`active_sessions`](SimHandle::active_sessions) counts the tokens valid
+/// now.
 #[derive(Debug)]
 pub struct CtcSim {
-    server: SimServer,
-    faults: Faults,
+    sim: SimHandle,
     state: Arc<CtcState>,
+}
+
+impl Deref for CtcSim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.sim
+    }
 }
 
 impl CtcSim {
@@ -228,36 +260,11 @@ impl CtcSim {
             .fallback(not_found)
             .with_state(Arc::clone(&state));
         let router = clock.layer(router);
-        let faults = Faults::default();
-        let server = SimServer::start(router, faults.clone(), "").await?;
-        Ok(Self {
-            server,
-            faults,
-            state,
-        })
+        let sim = SimHandle::start(router, "", Arc::clone(&state) as Arc<dyn SimState>).await?;
+        Ok(Self { sim, state })
     }
 
-    /// The base URL to configure a client with (`http://127.0.0.1:<port>/`).
-    pub fn base_url(&self) -> &Url {
-        self.server.base_url()
-    }
-
-    /// Per-account counters: logins, failed logins, accepted protected calls.
-    pub fn counters(&self) -> &Counters {
-        &self.state.counters
-    }
-
-    /// Fault injection for the next requests.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Expires every issued token now: the next call with one answers `401`.
-    pub fn expire_all_sessions(&self) {
-        self.state.tokens().clear();
-    }
-
-    /// Same as [`expire_all_sessions`](Self::expire_all_sessions): the server
+    /// Same as [`expire_all_sessions`](SimHandle::expire_all_sessions): the server
     /// revokes every token (as an administrator resetting the API user would).
     pub fn revoke_all(&self) {
         self.expire_all_sessions();
@@ -267,16 +274,6 @@ impl CtcSim {
     /// issued (a misbehaving server, to test the client's fair-usage guard).
     pub fn set_reject_all(&self, reject: bool) {
         self.state.reject_all.store(reject, Ordering::SeqCst);
-    }
-
-    /// Tokens currently valid.
-    pub fn active_sessions(&self) -> usize {
-        let now = Instant::now();
-        self.state
-            .tokens()
-            .values()
-            .filter(|t| t.deadline.is_none_or(|d| d > now))
-            .count()
     }
 
     /// Successful logouts so far.

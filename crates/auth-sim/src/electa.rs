@@ -3,7 +3,7 @@
 //!
 //! # What it simulates
 //!
-//! * [`ElectaSim::base_url`] is the API root (`http://127.0.0.1:<port>/apps/api`
+//! * [`base_url`](SimHandle::base_url) is the API root (`http://127.0.0.1:<port>/apps/api`
 //!   by default, see [`ElectaSimConfig::api_path`]); clients append `/token/`.
 //! * `token/` takes `CID` (a number) and `AppKey` (32 characters) by GET (query
 //!   string) or POST (form body; query parameters are read too). Parameter
@@ -62,6 +62,7 @@
 //! * **HTTP status.** Errors are reported in the document with HTTP 200.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,10 +73,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
 use tokio::time::Instant;
-use url::Url;
 
 use crate::SimError;
-use crate::common::{ALNUM, Counters, Faults, SimServer, random_token};
+use crate::common::{ALNUM, Counters, SimHandle, SimState, random_token};
 
 /// Account id (CID) of the default demo account.
 pub const DEMO_CID: u64 = 11_267_192;
@@ -229,12 +229,46 @@ impl Shared {
     }
 }
 
+impl SimState for Shared {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn expire_all_sessions(&self) {
+        self.lock().tokens.clear();
+    }
+
+    fn active_sessions(&self) -> usize {
+        let now = Instant::now();
+        self.lock()
+            .tokens
+            .values()
+            .filter(|t| t.expires > now)
+            .count()
+    }
+}
+
 /// A running Electa simulator. Stops when dropped.
+///
+/// Dereferences to [`SimHandle`]: [`base_url`](SimHandle::base_url) is the
+/// API root (no trailing slash); [`counters`](SimHandle::counters) are keyed
+/// by the CID as decimal text and count logins, failed logins (including
+/// refusals while locked) and accepted protected calls;
+/// [`expire_all_sessions`](SimHandle::expire_all_sessions) invalidates every
+/// issued token; [`active_sessions`](SimHandle::active_sessions) counts the
+/// tokens not expired yet.
 #[derive(Debug)]
 pub struct ElectaSim {
-    server: SimServer,
+    sim: SimHandle,
     shared: Arc<Shared>,
-    faults: Faults,
+}
+
+impl Deref for ElectaSim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.sim
+    }
 }
 
 impl ElectaSim {
@@ -277,34 +311,8 @@ impl ElectaSim {
                 get(users_list).post(users_list),
             )
             .with_state(Arc::clone(&shared));
-        let faults = Faults::default();
-        let server = SimServer::start(router, faults.clone(), &path).await?;
-        Ok(Self {
-            server,
-            shared,
-            faults,
-        })
-    }
-
-    /// The API root to configure a client with (no trailing slash).
-    pub fn base_url(&self) -> &Url {
-        self.server.base_url()
-    }
-
-    /// Per-account counters, keyed by the CID as decimal text: logins, failed
-    /// logins (including refusals while locked) and accepted protected calls.
-    pub fn counters(&self) -> &Counters {
-        &self.shared.counters
-    }
-
-    /// Fault injection for the next requests.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Invalidates every issued token now.
-    pub fn expire_all_sessions(&self) {
-        self.shared.lock().tokens.clear();
+        let sim = SimHandle::start(router, &path, Arc::clone(&shared) as Arc<dyn SimState>).await?;
+        Ok(Self { sim, shared })
     }
 
     /// Whether API access of `cid` is locked now.

@@ -17,7 +17,7 @@ pub mod electa;
 pub mod plaspy;
 pub mod wialon;
 
-pub use common::{Counters, Fault, Faults, SimServer};
+pub use common::{Counters, Fault, Faults, SimHandle, SimServer};
 
 /// Errors starting a simulator.
 #[derive(Debug, thiserror::Error)]

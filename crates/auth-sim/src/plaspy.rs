@@ -51,9 +51,10 @@
 //!   paraphrase the status table.
 //! * **Token validity** is checked against the simulator's own record of
 //!   issued tokens (a real JWT is validated by signature and `exp`), so
-//!   [`PlaspySim::expire_all_sessions`] can invalidate tokens early.
+//!   [`expire_all_sessions`](SimHandle::expire_all_sessions) can invalidate tokens early.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,10 +68,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
 use crate::SimError;
-use crate::common::{Counters, Faults, HEX, ServerClock, SimServer, random_token};
+use crate::common::{Counters, HEX, ServerClock, SimHandle, SimState, random_token};
 
 /// User name of the demo account of [`PlaspySimConfig::default`].
 pub const DEMO_USERNAME: &str = "demo";
@@ -186,12 +186,41 @@ impl PlaspyState {
     }
 }
 
-/// A running Plaspy simulator.
+impl SimState for PlaspyState {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn expire_all_sessions(&self) {
+        self.tokens().clear();
+    }
+
+    fn active_sessions(&self) -> usize {
+        let now = Instant::now();
+        self.tokens().values().filter(|t| t.deadline > now).count()
+    }
+}
+
+/// A running Plaspy simulator. Stops when dropped.
+///
+/// Dereferences to [`SimHandle`]: [`base_url`](SimHandle::base_url) is
+/// `http://127.0.0.1:<port>/`; [`counters`](SimHandle::counters) are keyed
+/// by the configured user name;
+/// [`expire_all_sessions`](SimHandle::expire_all_sessions) invalidates every
+/// issued token; [`active_sessions`](SimHandle::active_sessions) counts the
+/// tokens valid now.
 #[derive(Debug)]
 pub struct PlaspySim {
-    server: SimServer,
-    faults: Faults,
+    sim: SimHandle,
     state: Arc<PlaspyState>,
+}
+
+impl Deref for PlaspySim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.sim
+    }
 }
 
 impl PlaspySim {
@@ -219,33 +248,8 @@ impl PlaspySim {
             .fallback(not_found)
             .with_state(Arc::clone(&state));
         let router = ServerClock::new(state.config.clock_offset).layer(router);
-        let faults = Faults::default();
-        let server = SimServer::start(router, faults.clone(), "").await?;
-        Ok(Self {
-            server,
-            faults,
-            state,
-        })
-    }
-
-    /// The base URL to configure a client with (`http://127.0.0.1:<port>/`).
-    pub fn base_url(&self) -> &Url {
-        self.server.base_url()
-    }
-
-    /// Per-account counters (keyed by the configured user name).
-    pub fn counters(&self) -> &Counters {
-        &self.state.counters
-    }
-
-    /// Fault injection for the next requests.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Invalidates every issued token now.
-    pub fn expire_all_sessions(&self) {
-        self.state.tokens().clear();
+        let sim = SimHandle::start(router, "", Arc::clone(&state) as Arc<dyn SimState>).await?;
+        Ok(Self { sim, state })
     }
 
     /// While set, API calls with a valid token answer `403` ("the user
@@ -262,16 +266,6 @@ impl PlaspySim {
             .maintenance
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = retry_after;
-    }
-
-    /// Tokens currently valid.
-    pub fn active_sessions(&self) -> usize {
-        let now = Instant::now();
-        self.state
-            .tokens()
-            .values()
-            .filter(|t| t.deadline > now)
-            .count()
     }
 }
 

@@ -98,6 +98,7 @@
 //! keep-alive, which is counted separately ([`WialonSim::keep_alives`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::SimError;
-use crate::common::{Counters, Faults, HEX, SimServer, random_token};
+use crate::common::{self, Counters, HEX, SimHandle, random_token};
 
 mod batch;
 mod limits;
@@ -347,12 +348,47 @@ impl SimState {
     }
 }
 
+impl common::SimState for SimState {
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn expire_all_sessions(&self) {
+        self.data().sessions.clear();
+    }
+
+    /// Expired sessions are purged first.
+    fn active_sessions(&self) -> usize {
+        let idle = self.idle();
+        let mut data = self.data();
+        let now = Instant::now();
+        data.sessions
+            .retain(|_, s| now.saturating_duration_since(s.last_seen) < idle);
+        data.sessions.len()
+    }
+}
+
 /// A running Wialon simulator. Stops when dropped.
+///
+/// Dereferences to [`SimHandle`]: [`base_url`](SimHandle::base_url) is the
+/// Wialon host (`http://127.0.0.1:<port>/`); [`counters`](SimHandle::counters)
+/// are keyed by the token owner's user name;
+/// [`expire_all_sessions`](SimHandle::expire_all_sessions) kills every
+/// session (the next call with any `sid` answers error 1);
+/// [`active_sessions`](SimHandle::active_sessions) counts the sessions alive
+/// now (purging the expired ones).
 #[derive(Debug)]
 pub struct WialonSim {
-    server: SimServer,
+    sim: SimHandle,
     state: Arc<SimState>,
-    faults: Faults,
+}
+
+impl Deref for WialonSim {
+    type Target = SimHandle;
+
+    fn deref(&self) -> &SimHandle {
+        &self.sim
+    }
 }
 
 fn now_unix() -> i64 {
@@ -420,18 +456,9 @@ impl WialonSim {
             .route("/wialon/ajax.html", get(ajax).post(ajax))
             .route("/avl_evts", get(avl_evts).post(avl_evts))
             .with_state(Arc::clone(&state));
-        let faults = Faults::default();
-        let server = SimServer::start(router, faults.clone(), "").await?;
-        Ok(Self {
-            server,
-            state,
-            faults,
-        })
-    }
-
-    /// The base URL (the Wialon host) to configure a client with.
-    pub fn base_url(&self) -> &Url {
-        self.server.base_url()
+        let sim =
+            SimHandle::start(router, "", Arc::clone(&state) as Arc<dyn common::SimState>).await?;
+        Ok(Self { sim, state })
     }
 
     /// `{base}wialon/ajax.html`.
@@ -446,31 +473,6 @@ impl WialonSim {
         self.base_url()
             .join("avl_evts")
             .unwrap_or_else(|_| self.base_url().clone())
-    }
-
-    /// Per-account counters (account = the token owner's user name).
-    pub fn counters(&self) -> &Counters {
-        &self.state.counters
-    }
-
-    /// Fault injection for the next requests.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
-    /// Kills every session now (the next call with any `sid` answers 1).
-    pub fn expire_all_sessions(&self) {
-        self.state.data().sessions.clear();
-    }
-
-    /// Sessions alive now (expired ones are purged first).
-    pub fn active_sessions(&self) -> usize {
-        let idle = self.state.idle();
-        let mut data = self.state.data();
-        let now = Instant::now();
-        data.sessions
-            .retain(|_, s| now.saturating_duration_since(s.last_seen) < idle);
-        data.sessions.len()
     }
 
     /// Changes the idle time after which sessions are killed.

@@ -264,6 +264,27 @@ async fn expire_all_sessions_invalidates_tokens() {
 }
 
 #[tokio::test]
+async fn active_sessions_counts_the_tokens_not_expired() {
+    let sim = sim_with(ElectaSimConfig {
+        token_ttl: Duration::from_millis(300),
+        ..ElectaSimConfig::default()
+    })
+    .await;
+    let (url, cid) = (endpoint(&sim, "/token/"), cid());
+    let form = [("CID", cid.as_str()), ("AppKey", DEMO_APP_KEY)];
+    assert_eq!(sim.active_sessions(), 0);
+    post(&url, &form).await;
+    post(&url, &form).await;
+    assert_eq!(sim.active_sessions(), 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sim.active_sessions(), 0);
+    post(&url, &form).await;
+    assert_eq!(sim.active_sessions(), 1);
+    sim.expire_all_sessions();
+    assert_eq!(sim.active_sessions(), 0);
+}
+
+#[tokio::test]
 async fn xml_format_and_csv_mode_are_configurable() {
     let sim = sim_with(ElectaSimConfig {
         xml: XmlFormat {

@@ -15,9 +15,6 @@ use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-#[path = "../../../fuzz/src/input.rs"]
-pub mod input;
-
 const PASSWORD: &str = "FUZZ-cielo24-password-5a71";
 
 fn provider() -> Cielo24Provider {
@@ -38,10 +35,10 @@ fn assert_secret_free(err: &AuthError) {
 fn fuzz_seeds_parse_without_panicking() {
     let provider = provider();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/cielo24_login");
-    let seeds = input::seed_files(&dir);
+    let seeds = fuzz_input::seed_files(&dir);
     assert!(seeds.len() >= 5, "expected the committed seeds in {dir:?}");
     for (name, bytes) in seeds {
-        let input = input::decode(&bytes);
+        let input = fuzz_input::decode(&bytes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let _ = parse_error(input.body);
             let _ = provider.is_rejected(StatusCode::BAD_REQUEST, input.body);
@@ -51,7 +48,7 @@ fn fuzz_seeds_parse_without_panicking() {
         if let Err(err) = &outcome {
             assert_secret_free(err);
         }
-        if let Some(ok) = input::expected_ok(&name) {
+        if let Some(ok) = fuzz_input::expected_ok(&name) {
             assert_eq!(outcome.is_ok(), ok, "seed {name}: {outcome:?}");
         }
     }

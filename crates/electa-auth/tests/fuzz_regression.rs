@@ -14,9 +14,6 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 
-#[path = "../../../fuzz/src/input.rs"]
-pub mod input;
-
 const APP_KEY: &str = "FUZZELECTAAPPKEY0123456789ABCDEF";
 
 fn provider() -> ElectaProvider {
@@ -37,10 +34,10 @@ fn assert_secret_free(err: &AuthError) {
 fn fuzz_seeds_parse_without_panicking() {
     let provider = provider();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/electa_xml");
-    let seeds = input::seed_files(&dir);
+    let seeds = fuzz_input::seed_files(&dir);
     assert!(seeds.len() >= 5, "expected the committed seeds in {dir:?}");
     for (name, bytes) in seeds {
-        let input = input::decode(&bytes);
+        let input = fuzz_input::decode(&bytes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if let Ok(reply) = parse_reply(input.body) {
                 assert_eq!(reply.data.trim(), reply.data);
@@ -52,7 +49,7 @@ fn fuzz_seeds_parse_without_panicking() {
         if let Err(err) = &outcome {
             assert_secret_free(err);
         }
-        if let Some(ok) = input::expected_ok(&name) {
+        if let Some(ok) = fuzz_input::expected_ok(&name) {
             assert_eq!(outcome.is_ok(), ok, "seed {name}: {outcome:?}");
         }
     }

@@ -16,9 +16,6 @@ use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-#[path = "../../../fuzz/src/input.rs"]
-pub mod input;
-
 const API_KEY: &str = "FUZZ-plaspy-apikey-0c93";
 
 fn provider() -> PlaspyProvider {
@@ -39,10 +36,10 @@ fn assert_secret_free(err: &AuthError) {
 fn fuzz_seeds_parse_without_panicking() {
     let provider = provider();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/plaspy_token");
-    let seeds = input::seed_files(&dir);
+    let seeds = fuzz_input::seed_files(&dir);
     assert!(seeds.len() >= 5, "expected the committed seeds in {dir:?}");
     for (name, bytes) in seeds {
-        let input = input::decode(&bytes);
+        let input = fuzz_input::decode(&bytes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             provider.parse_login_response(input.status, &input.headers, input.body)
         }))
@@ -51,7 +48,7 @@ fn fuzz_seeds_parse_without_panicking() {
             Ok(new) => assert!(new.data.expires > Utc::now(), "seed {name}"),
             Err(err) => assert_secret_free(err),
         }
-        if let Some(ok) = input::expected_ok(&name) {
+        if let Some(ok) = fuzz_input::expected_ok(&name) {
             assert_eq!(outcome.is_ok(), ok, "seed {name}: {outcome:?}");
         }
     }

@@ -16,9 +16,6 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use wialon_token::{LoginInfo, TokenInfo, WialonError, WialonErrorCode, WialonProvider};
 
-#[path = "../../../fuzz/src/input.rs"]
-pub mod input;
-
 const TOKEN: &str = "FUZZwialontoken0123456789abcdef0123456789abcdef0123456789abcdef012345678";
 
 fn provider() -> WialonProvider {
@@ -38,10 +35,10 @@ fn assert_secret_free(err: &AuthError) {
 fn fuzz_seeds_parse_without_panicking() {
     let provider = provider();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/wialon_login");
-    let seeds = input::seed_files(&dir);
+    let seeds = fuzz_input::seed_files(&dir);
     assert!(seeds.len() >= 5, "expected the committed seeds in {dir:?}");
     for (name, bytes) in seeds {
-        let input = input::decode(&bytes);
+        let input = fuzz_input::decode(&bytes);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let _ = provider.is_rejected(StatusCode::OK, input.body);
             provider.parse_login_response(input.status, &input.headers, input.body)
@@ -56,7 +53,7 @@ fn fuzz_seeds_parse_without_panicking() {
             }
             Err(err) => assert_secret_free(err),
         }
-        if let Some(ok) = input::expected_ok(&name) {
+        if let Some(ok) = fuzz_input::expected_ok(&name) {
             assert_eq!(outcome.is_ok(), ok, "seed {name}: {outcome:?}");
         }
     }
