@@ -61,7 +61,6 @@ fn client(provider: WialonProvider) -> WialonClient {
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()
-        .into()
 }
 
 /// A login mock answering `body`, checking the request shape.

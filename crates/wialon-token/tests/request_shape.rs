@@ -26,7 +26,6 @@ fn client(server: &ServerGuard) -> WialonClient {
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()
-        .into()
 }
 
 async fn login(server: &mut ServerGuard) -> mockito::Mock {

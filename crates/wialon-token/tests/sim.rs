@@ -36,7 +36,6 @@ fn client_of(provider: WialonProvider) -> WialonClient {
         .backoff(BackoffPolicy::none())
         .build()
         .unwrap()
-        .into()
 }
 
 fn client(sim: &WialonSim) -> WialonClient {
@@ -404,8 +403,7 @@ async fn faults_become_typed_errors() {
             ..HttpSettings::default()
         })
         .build()
-        .unwrap()
-        .into();
+        .unwrap();
     let err = slow.session().await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     // And the next attempt works.
