@@ -16,7 +16,7 @@ pub trait Cielo24ClientExt {
     /// `GET {base}/{path}` with `query` (the client adds `v` and
     /// `api_token`), re-logging in on `BAD_API_TOKEN`, and parses the JSON
     /// reply. Error replies become [`AuthError::Api`] with a
-    /// [`Cielo24Error`] source.
+    /// [`Cielo24Error`](crate::Cielo24Error) source.
     async fn get_json(
         &self,
         path: &str,
@@ -24,7 +24,7 @@ pub trait Cielo24ClientExt {
     ) -> Result<serde_json::Value, AuthError>;
 
     /// `account/generate_api_key`: a long-term secure key for this account,
-    /// usable with [`Cielo24Builder::secure_key`] instead of the password.
+    /// usable with [`Cielo24Builder::secure_key`](crate::Cielo24Builder::secure_key) instead of the password.
     /// Without `force_new`, cielo24 returns the existing key if there is one.
     async fn generate_api_key(&self, force_new: bool) -> Result<SecretString, AuthError>;
 }

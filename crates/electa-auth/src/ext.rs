@@ -12,7 +12,7 @@ use crate::{ElectaClient, NAME};
 pub trait ElectaClientExt {
     /// `GET {API_URL}/{path}` with `params` plus the token, re-logging in
     /// when the token is rejected. Returns the reply when its code is 0; a
-    /// non-zero code becomes [`AuthError::Api`] with an [`ElectaError`]
+    /// non-zero code becomes [`AuthError::Api`] with an [`ElectaError`](crate::ElectaError)
     /// source; a CSV, HTML or malformed body becomes
     /// [`AuthError::UnexpectedResponse`].
     async fn call(&self, path: &str, params: &[(&str, &str)]) -> Result<Reply, AuthError>;

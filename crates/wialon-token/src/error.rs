@@ -204,7 +204,7 @@ impl WialonErrorCode {
     /// Whether the code is a per-session request limit (10 "reached limit
     /// of concurrent requests", 1003 "only one request is allowed at the
     /// moment"): the request was not executed and may be sent again after a
-    /// short wait. [`WialonClient::call`](crate::WialonClient::call) does so
+    /// short wait. [`WialonClientExt::call`](crate::WialonClientExt::call) does so
     /// with back-off.
     pub fn is_session_limit(self) -> bool {
         matches!(self, Self::ConcurrentRequestLimit | Self::OneRequestAtATime)

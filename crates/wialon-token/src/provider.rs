@@ -22,7 +22,7 @@ use crate::{LoginFlags, NAME, WialonClient, WialonErrorCode};
 
 /// Wialon `token/login` as an [`auth_core::Provider`]: the session token is
 /// the `eid`, sent as the `sid` query parameter; sessions expire after
-/// [`idle_timeout`](WialonProviderBuilder::idle_timeout) without calls;
+/// [`idle_timeout`](WialonBuilder::idle_timeout) without calls;
 /// replies `{"error":1}` and `{"error":1011}` mean "log in again".
 #[derive(Clone)]
 pub struct WialonProvider {
@@ -303,7 +303,7 @@ impl Provider for WialonProvider {
         status == StatusCode::OK
     }
 
-    /// [`request_limits`](WialonProviderBuilder::request_limits): by
+    /// [`request_limits`](WialonBuilder::request_limits): by
     /// default 9 in flight and 9 per second per session.
     fn request_limits(&self) -> Option<RequestLimits> {
         Some(self.config.request_limits)

@@ -1,12 +1,12 @@
 //! Back-off for requests refused by a per-session limit (Wialon error 10
 //! "reached limit of concurrent requests" and 1003 "only one request is
 //! allowed at the moment"): the request was not executed, so
-//! [`WialonClient::call`](crate::WialonClient::call) waits and sends it
+//! [`WialonClientExt::call`](crate::WialonClientExt::call) waits and sends it
 //! again, and callers queue instead of failing.
 
 use std::time::Duration;
 
-/// How [`WialonClient::call`](crate::WialonClient::call) retries a request
+/// How [`WialonClientExt::call`](crate::WialonClientExt::call) retries a request
 /// refused by a per-session limit (10, 1003).
 ///
 /// Retry `n` (from 0) waits a random time between half and all of
