@@ -1,7 +1,7 @@
 //! Cross-crate integration tests live in `tests/`. This library only makes
 //! the code blocks of the READMEs that are not a crate's docs compile as doc
-//! tests, so they cannot drift (a provider crate's README is its crate docs:
-//! its own doc tests run them).
+//! tests, so they cannot drift (every crate's README is its crate docs: its
+//! own doc tests run them).
 
 macro_rules! readme_doctests {
     ($($name:ident => $path:literal),* $(,)?) => {
@@ -15,8 +15,4 @@ macro_rules! readme_doctests {
 
 readme_doctests! {
     Workspace => "../../README.md",
-    AuthCore => "../../crates/auth-core/README.md",
-    AuthSim => "../../crates/auth-sim/README.md",
-    AuthAll => "../../crates/auth-all/README.md",
-    AuthRedis => "../../crates/auth-redis/README.md",
 }

@@ -1,14 +1,4 @@
-//! # auth-sim
-//!
-//! Stateful local simulators of five vendor authentication APIs (CalAmp CTC,
-//! Plaspy/ALTAGAMA GPS, Wialon, cielo24, Electa Live), for tests and demos:
-//! no provider offers an offline sandbox.
-//!
-//! Each simulator runs an axum server on an ephemeral loopback port, keeps
-//! state (issued tokens, expiry, lockouts), counts calls per account, and can
-//! inject faults into the next requests.
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![doc = include_str!("../README.md")]
 
 pub mod cielo24;
 pub mod common;
