@@ -251,6 +251,11 @@ pub struct HttpReply {
 }
 
 impl HttpReply {
+    /// Status, headers and body.
+    pub fn into_parts(self) -> (StatusCode, http::HeaderMap, Bytes) {
+        (self.status, self.headers, self.body)
+    }
+
     /// Reads `response` whole; a body over `limit` bytes is
     /// [`AuthError::BodyTooLarge`].
     pub async fn read(

@@ -614,3 +614,38 @@ pub trait ProviderSettings: DeserializeOwned + fmt::Debug + Clone + Send + 'stat
         self.common().http_settings(self.allow_insecure_http())
     }
 }
+
+/// Implements [`ProviderSettings`] for a provider crate's settings type that
+/// has a `common: CommonSettings` field and an inherent `into_provider`, and
+/// optionally a `bool` field allowing plain `http`:
+///
+/// ```ignore
+/// auth_core::provider_settings!(CtcSettings => CtcProvider, name = NAME, allow_insecure_http);
+/// ```
+#[macro_export]
+macro_rules! provider_settings {
+    ($settings:ty => $provider:ty, name = $name:expr $(, $insecure:ident)?) => {
+        impl $crate::settings::ProviderSettings for $settings {
+            type Provider = $provider;
+            const NAME: &'static str = $name;
+
+            fn into_provider(self) -> ::core::result::Result<$provider, $crate::AuthError> {
+                <$settings>::into_provider(self)
+            }
+
+            fn common(&self) -> &$crate::settings::CommonSettings {
+                &self.common
+            }
+
+            fn set_common(&mut self, common: $crate::settings::CommonSettings) {
+                self.common = common;
+            }
+
+            $(
+                fn $insecure(&self) -> bool {
+                    self.$insecure
+                }
+            )?
+        }
+    };
+}

@@ -384,23 +384,4 @@ impl Cielo24Settings {
 }
 
 #[cfg(feature = "serde")]
-impl auth_core::settings::ProviderSettings for Cielo24Settings {
-    type Provider = crate::Cielo24Provider;
-    const NAME: &'static str = crate::NAME;
-
-    fn into_provider(self) -> Result<crate::Cielo24Provider, AuthError> {
-        Cielo24Settings::into_provider(self)
-    }
-
-    fn common(&self) -> &auth_core::settings::CommonSettings {
-        &self.common
-    }
-
-    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
-        self.common = common;
-    }
-
-    fn allow_insecure_http(&self) -> bool {
-        self.allow_insecure_http
-    }
-}
+auth_core::provider_settings!(Cielo24Settings => crate::Cielo24Provider, name = crate::NAME, allow_insecure_http);

@@ -3,7 +3,7 @@
 
 use auth_core::http::unexpected_body;
 use auth_core::reqwest::{Response, StatusCode};
-use auth_core::{AuthError, HttpReply, async_trait};
+use auth_core::{AuthError, async_trait};
 use secrecy::SecretString;
 
 use crate::protocol::{self, ApiKeyResponse};
@@ -33,12 +33,7 @@ async fn read_reply(
     client: &Cielo24Client,
     response: Response,
 ) -> Result<(StatusCode, bytes::Bytes), AuthError> {
-    let HttpReply {
-        status,
-        headers,
-        body,
-        ..
-    } = client.http().read_api(NAME, response).await?;
+    let (status, headers, body) = client.http().read_api(NAME, response).await?.into_parts();
     if !status.is_success() {
         return Err(client.provider().error_from(status, &headers, &body, false));
     }

@@ -7,8 +7,7 @@ use auth_core::http::{excerpt, looks_like_html, status_error, unexpected_body};
 use auth_core::reqwest::header::HeaderValue;
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, HttpReply, NewSession, Provider, Session,
-    async_trait,
+    AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session, async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -221,12 +220,7 @@ impl Cielo24Provider {
                 HeaderValue::from_static("application/json"),
             )
             .json(&body);
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(username = %self.username, "cielo24 login (POST) succeeded");
         Ok(new)
@@ -288,12 +282,7 @@ impl Provider for Cielo24Provider {
                 request.query(&[("username", self.username.as_str()), (name, secret)])
             }
         };
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(username = %self.username, "cielo24 login succeeded");
         Ok(new)
@@ -308,12 +297,7 @@ impl Provider for Cielo24Provider {
             session,
             http.client().get(self.endpoint(protocol::LOGOUT_PATH)?),
         );
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         if status.is_success() {
             return Ok(());
         }

@@ -285,23 +285,4 @@ impl CtcSettings {
 }
 
 #[cfg(feature = "serde")]
-impl auth_core::settings::ProviderSettings for CtcSettings {
-    type Provider = crate::CtcProvider;
-    const NAME: &'static str = crate::NAME;
-
-    fn into_provider(self) -> Result<crate::CtcProvider, AuthError> {
-        CtcSettings::into_provider(self)
-    }
-
-    fn common(&self) -> &auth_core::settings::CommonSettings {
-        &self.common
-    }
-
-    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
-        self.common = common;
-    }
-
-    fn allow_insecure_http(&self) -> bool {
-        self.allow_insecure_http
-    }
-}
+auth_core::provider_settings!(CtcSettings => crate::CtcProvider, name = crate::NAME, allow_insecure_http);

@@ -1,7 +1,7 @@
 //! [`CtcClientExt`]: CTC API calls with CTC's error answers typed.
 
 use async_trait::async_trait;
-use auth_core::{AuthError, AuthRequestBuilder, HttpReply};
+use auth_core::{AuthError, AuthRequestBuilder};
 use serde::de::DeserializeOwned;
 
 use crate::{CtcClient, CtcProvider, NAME};
@@ -30,12 +30,7 @@ impl CtcClientExt for CtcClient {
         request: AuthRequestBuilder<CtcProvider>,
     ) -> Result<T, AuthError> {
         let response = request.send().await?;
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = self.http().read_api(NAME, response).await?;
+        let (status, headers, body) = self.http().read_api(NAME, response).await?.into_parts();
         if !status.is_success() {
             return Err(self.provider().api_error(status, &headers, &body));
         }

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
-use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, HttpReply, NewSession, Provider, Session,
-};
+use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 use chrono::Utc;
 use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
@@ -351,12 +349,7 @@ impl Provider for CtcProvider {
             ("password", self.config.password.expose_secret()),
         ];
         let request = self.base_headers(http.client().post(url)).form(&form);
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         self.parse_login_response(status, &headers, &body)
     }
 
@@ -367,12 +360,7 @@ impl Provider for CtcProvider {
     ) -> Result<(), AuthError> {
         let url = self.endpoint(LOGOUT_PATH)?;
         let request = self.with_token(session.token(), self.base_headers(http.client().post(url)));
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         // 401: the token is already invalid, which is what logout wants.
         if status.is_success() || status == StatusCode::UNAUTHORIZED {
             return Ok(());

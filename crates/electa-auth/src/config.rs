@@ -280,19 +280,4 @@ impl ElectaSettings {
 }
 
 #[cfg(feature = "serde")]
-impl auth_core::settings::ProviderSettings for ElectaSettings {
-    type Provider = crate::ElectaProvider;
-    const NAME: &'static str = crate::NAME;
-
-    fn into_provider(self) -> Result<crate::ElectaProvider, AuthError> {
-        ElectaSettings::into_provider(self)
-    }
-
-    fn common(&self) -> &auth_core::settings::CommonSettings {
-        &self.common
-    }
-
-    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
-        self.common = common;
-    }
-}
+auth_core::provider_settings!(ElectaSettings => crate::ElectaProvider, name = crate::NAME);

@@ -1,7 +1,7 @@
 //! [`ElectaClientExt`]: Electa API calls with the reply code checked.
 
 use auth_core::http::status_error;
-use auth_core::{AuthError, HttpReply, async_trait};
+use auth_core::{AuthError, async_trait};
 
 use crate::protocol::{self, Reply};
 use crate::provider::unexpected;
@@ -28,12 +28,7 @@ impl ElectaClientExt for ElectaClient {
             .get(provider.endpoint(path)?)
             .query(params);
         let response = self.send(request).await?;
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = self.http().read_api(NAME, response).await?;
+        let (status, headers, body) = self.http().read_api(NAME, response).await?.into_parts();
         if !status.is_success() {
             return Err(status_error(
                 NAME,

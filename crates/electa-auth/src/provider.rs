@@ -7,8 +7,8 @@ use std::time::Duration;
 use auth_core::http::{excerpt, status_error};
 use auth_core::reqwest::{RequestBuilder, StatusCode};
 use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, HttpReply, LockoutRule, NewSession, Provider,
-    RefreshPolicy, Rejection, Session, async_trait,
+    AuthError, Authenticated, Expiry, HttpClient, LockoutRule, NewSession, Provider, RefreshPolicy,
+    Rejection, Session, async_trait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -184,12 +184,7 @@ impl Provider for ElectaProvider {
             Method::Post => http.client().post(self.token_url()).form(&params),
             Method::Get => http.client().get(self.token_url()).query(&params),
         };
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(cid = self.cid, "electa login succeeded");
         Ok(new)

@@ -181,23 +181,4 @@ impl PlaspySettings {
 }
 
 #[cfg(feature = "serde")]
-impl auth_core::settings::ProviderSettings for PlaspySettings {
-    type Provider = crate::PlaspyProvider;
-    const NAME: &'static str = crate::NAME;
-
-    fn into_provider(self) -> Result<crate::PlaspyProvider, AuthError> {
-        PlaspySettings::into_provider(self)
-    }
-
-    fn common(&self) -> &auth_core::settings::CommonSettings {
-        &self.common
-    }
-
-    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
-        self.common = common;
-    }
-
-    fn allow_insecure_http(&self) -> bool {
-        self.allow_insecure_http
-    }
-}
+auth_core::provider_settings!(PlaspySettings => crate::PlaspyProvider, name = crate::NAME, allow_insecure_http);

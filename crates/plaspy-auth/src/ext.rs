@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::AuthError;
-use auth_core::HttpReply;
 use auth_core::http::{excerpt, looks_like_html, status_error, unexpected_body};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
@@ -195,12 +194,7 @@ pub trait PlaspyClientExt {
 impl PlaspyClientExt for PlaspyClient {
     async fn call_api(&self, request: RequestBuilder) -> Result<PlaspyReply, AuthError> {
         let response = self.send(request).await?;
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = self.http().read_api(NAME, response).await?;
+        let (status, headers, body) = self.http().read_api(NAME, response).await?.into_parts();
         self.provider().parse_api_response(status, &headers, &body)
     }
 

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
-use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, HttpReply, NewSession, Provider, Session,
-};
+use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
@@ -282,12 +280,7 @@ impl Provider for PlaspyProvider {
             .post(url)
             .header(ACCEPT, "application/json")
             .json(&body);
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         self.parse_login_response(status, &headers, &body)
     }
 

@@ -353,23 +353,4 @@ impl WialonSettings {
 }
 
 #[cfg(feature = "serde")]
-impl auth_core::settings::ProviderSettings for WialonSettings {
-    type Provider = crate::WialonProvider;
-    const NAME: &'static str = crate::NAME;
-
-    fn into_provider(self) -> Result<crate::WialonProvider, AuthError> {
-        WialonSettings::into_provider(self)
-    }
-
-    fn common(&self) -> &auth_core::settings::CommonSettings {
-        &self.common
-    }
-
-    fn set_common(&mut self, common: auth_core::settings::CommonSettings) {
-        self.common = common;
-    }
-
-    fn allow_insecure_http(&self) -> bool {
-        self.allow_insecure_http
-    }
-}
+auth_core::provider_settings!(WialonSettings => crate::WialonProvider, name = crate::NAME, allow_insecure_http);

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use auth_core::AuthError;
-use auth_core::HttpReply;
 use auth_core::http::{parse_json, status_error};
 use futures_util::Stream;
 use reqwest::header::CONTENT_TYPE;
@@ -83,12 +82,7 @@ pub async fn poll_events_once(client: &WialonClient) -> Result<WialonEvents, Aut
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body("");
     let response = client.send(request).await?;
-    let HttpReply {
-        status,
-        headers,
-        body,
-        ..
-    } = client.http().read_api(NAME, response).await?;
+    let (status, headers, body) = client.http().read_api(NAME, response).await?.into_parts();
     let session = client.cached();
     let mut secrets: Vec<&SecretString> = Vec::new();
     if let Some(session) = &session {

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use auth_core::AuthError;
-use auth_core::HttpReply;
 use auth_core::http::{parse_json, status_error};
 use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
@@ -195,12 +194,7 @@ async fn call_value_once(
     } else {
         client.send_credentials(request).await?
     };
-    let HttpReply {
-        status,
-        headers,
-        body,
-        ..
-    } = client.http().read_api(NAME, response).await?;
+    let (status, headers, body) = client.http().read_api(NAME, response).await?.into_parts();
     let session = client.cached();
     let mut secrets: Vec<&SecretString> = vec![client.provider().token()];
     if let Some(session) = &session {

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use auth_core::http::{HttpClient, parse_json, status_error};
 use auth_core::{
-    AuthError, Authenticated, Expiry, HttpReply, NewSession, Provider, RequestLimits, Session,
-    async_trait,
+    AuthError, Authenticated, Expiry, NewSession, Provider, RequestLimits, Session, async_trait,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
@@ -243,12 +242,7 @@ impl Provider for WialonProvider {
     async fn login(&self, http: &HttpClient) -> Result<NewSession<LoginInfo>, AuthError> {
         let params = self.login_params();
         let request = self.ajax_request(http, "token/login", &params);
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let new = self.parse_login_response(status, &headers, &body)?;
         tracing::debug!(
             user = new.data.user_name.as_deref().unwrap_or(""),
@@ -263,12 +257,7 @@ impl Provider for WialonProvider {
         session: &Session<LoginInfo>,
     ) -> Result<(), AuthError> {
         let request = self.authorize(session, self.ajax_request(http, "core/logout", "{}"));
-        let HttpReply {
-            status,
-            headers,
-            body,
-            ..
-        } = http.exchange(NAME, request).await?;
+        let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let secrets = [&self.config.token, session.token()];
         if !status.is_success() {
             return Err(status_error(NAME, status, &headers, &body, &secrets));
