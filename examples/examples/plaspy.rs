@@ -47,10 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "PLASPY_USERNAME/PLASPY_API_KEY not set: using the simulator at {} (4 s tokens)",
                 sim.base_url()
             );
-            refresh = RefreshPolicy {
-                margin: Duration::from_millis(1500),
-                jitter: Duration::ZERO,
-            };
+            refresh = RefreshPolicy::new(Duration::from_millis(1500), Duration::ZERO);
             let config = PlaspyProvider::builder()
                 .user_name(DEMO_USERNAME)
                 .api_key(SecretString::from(DEMO_API_KEY))

@@ -127,13 +127,11 @@ enum Client {
 }
 
 fn settings() -> HttpSettings {
-    HttpSettings {
-        timeout: TIMEOUT,
-        connect_timeout: TIMEOUT,
-        max_body: CAP,
-        max_api_body: CAP,
-        ..HttpSettings::default()
-    }
+    HttpSettings::default()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .max_body(CAP)
+        .max_api_body(CAP)
 }
 
 fn build<P: auth_core::Provider>(provider: P) -> Authenticated<P> {

@@ -99,10 +99,7 @@ enum Case {
 }
 
 fn settings() -> HttpSettings {
-    HttpSettings {
-        timeout: Duration::from_secs(5),
-        ..HttpSettings::default()
-    }
+    HttpSettings::default().timeout(Duration::from_secs(5))
 }
 
 /// The error must be a redirect refusal naming the status and the host.

@@ -124,10 +124,7 @@ impl Audit {
 }
 
 fn settings() -> HttpSettings {
-    HttpSettings {
-        timeout: Duration::from_millis(400),
-        ..HttpSettings::default()
-    }
+    HttpSettings::default().timeout(Duration::from_millis(400))
 }
 
 /// A loopback origin nothing listens on: a redirect target that must never

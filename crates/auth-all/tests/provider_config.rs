@@ -137,6 +137,7 @@ fn common_settings_become_http_settings() {
         connect_timeout_secs: Some(0.25),
         max_body_bytes: Some(1000),
         user_agent: Some("fleet/1".into()),
+        ..Default::default()
     };
     let http = common.http_settings(true).unwrap();
     assert_eq!(http.timeout, Duration::from_millis(2500));
@@ -209,4 +210,26 @@ fn a_wialon_fleet_share_becomes_the_request_limits() {
     };
     let err = s.into_provider().unwrap_err();
     assert!(err.to_string().contains("session_shared_by"), "{err}");
+}
+
+#[test]
+fn a_proxy_from_configuration_is_a_secret_until_it_is_used() {
+    let text = "provider = \"plaspy\"\nuser_name = \"u\"\napi_key = \"k\"\nproxy = \"http://fleet:pr0xy-pass@proxy.internal:3128\"\n";
+    let config = ProviderConfig::from_toml_str(text).unwrap();
+    assert!(!format!("{config:?}").contains("pr0xy-pass"));
+    let http = config.common().http_settings(false).unwrap();
+    assert_eq!(
+        http.proxy_url().map(|u| u.host_str()),
+        Some(Some("proxy.internal"))
+    );
+    assert!(!format!("{http:?}").contains("pr0xy-pass"));
+    config.connect().unwrap();
+
+    let bad = "provider = \"plaspy\"\nuser_name = \"u\"\napi_key = \"k\"\nproxy = \"not a url pr0xy-pass\"\n";
+    let err = ProviderConfig::from_toml_str(bad)
+        .unwrap()
+        .connect()
+        .unwrap_err();
+    assert!(err.to_string().contains("proxy"), "{err}");
+    assert!(!err.to_string().contains("pr0xy-pass"), "{err}");
 }

@@ -102,10 +102,7 @@ async fn main() {
         base: url.parse().expect("url"),
     })
     // No refresh ahead: this measures expiry itself.
-    .refresh_policy(RefreshPolicy {
-        margin: Duration::ZERO,
-        jitter: Duration::ZERO,
-    })
+    .refresh_policy(RefreshPolicy::new(Duration::ZERO, Duration::ZERO))
     .build()
     .expect("client");
 

@@ -10,8 +10,10 @@ use tokio::time::Instant;
 use crate::AuthError;
 use crate::store::{FailureCount, TokenStore};
 
-/// Exponential back-off between failed logins.
+/// Exponential back-off between failed logins: [`Default`] or
+/// [`none`](Self::none), adjusted with setters.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct BackoffPolicy {
     /// Wait after the first failure. Default 500 ms.
     pub initial: Duration,
@@ -43,6 +45,34 @@ impl BackoffPolicy {
             multiplier: 1.0,
             jitter: 0.0,
         }
+    }
+
+    /// Sets [`initial`](Self::initial).
+    #[must_use]
+    pub const fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// Sets [`max`](Self::max).
+    #[must_use]
+    pub const fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Sets [`multiplier`](Self::multiplier).
+    #[must_use]
+    pub const fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// Sets [`jitter`](Self::jitter).
+    #[must_use]
+    pub const fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
     }
 
     /// The wait after `failures` consecutive failures (0 for none).
@@ -88,6 +118,7 @@ impl BackoffPolicy {
 /// `window`" (a sliding window: each failure counts for `window` from its own
 /// time). Set it below the provider's own limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LockoutRule {
     /// Failed logins allowed within any window; the next attempt is refused
     /// locally with [`AuthError::LockedOut`].
@@ -97,6 +128,14 @@ pub struct LockoutRule {
 }
 
 impl LockoutRule {
+    /// At most `max_failures` failed logins within any `window`.
+    pub const fn new(max_failures: u32, window: Duration) -> Self {
+        Self {
+            max_failures,
+            window,
+        }
+    }
+
     /// Checks that the rule can be enforced.
     pub fn validate(&self) -> Result<(), AuthError> {
         if self.max_failures == 0 || self.window.is_zero() {

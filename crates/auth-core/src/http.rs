@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the providers: a client with timeouts, a body
 //! reader with a size cap, base-URL checks, and redacted body excerpts.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -16,7 +17,20 @@ use crate::AuthError;
 const EXCERPT_CHARS: usize = 160;
 
 /// Timeouts, size caps and transport policy for the HTTP calls a client makes.
-#[derive(Debug, Clone)]
+///
+/// Built from [`Default`] with setters, so that fields can be added:
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::HttpSettings;
+/// let settings = HttpSettings::default()
+///     .timeout(Duration::from_secs(15))
+///     .proxy("http://user:pass@proxy.internal:3128".parse().unwrap());
+/// assert_eq!(settings.timeout, Duration::from_secs(15));
+/// assert!(!format!("{settings:?}").contains("pass"));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpSettings {
     /// Time allowed to establish a connection. Default 10 s.
     pub connect_timeout: Duration,
@@ -32,6 +46,26 @@ pub struct HttpSettings {
     pub allow_insecure_http: bool,
     /// `User-Agent` sent with every request.
     pub user_agent: String,
+    /// An explicit proxy for every request (see [`proxy`](Self::proxy)).
+    proxy: Option<Url>,
+}
+
+impl fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_body", &self.max_body)
+            .field("max_api_body", &self.max_api_body)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("user_agent", &self.user_agent)
+            // A proxy URL may carry a user and password: host and port only.
+            .field(
+                "proxy",
+                &self.proxy.as_ref().map(crate::redirect::host_text),
+            )
+            .finish()
+    }
 }
 
 impl Default for HttpSettings {
@@ -43,7 +77,68 @@ impl Default for HttpSettings {
             max_api_body: 64 * 1024 * 1024,
             allow_insecure_http: false,
             user_agent: concat!("vendor-auth/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: None,
         }
+    }
+}
+
+impl HttpSettings {
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_body`](Self::max_body).
+    #[must_use]
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Sets [`max_api_body`](Self::max_api_body).
+    #[must_use]
+    pub fn max_api_body(mut self, bytes: usize) -> Self {
+        self.max_api_body = bytes;
+        self
+    }
+
+    /// Sets [`allow_insecure_http`](Self::allow_insecure_http).
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Sets [`user_agent`](Self::user_agent).
+    #[must_use]
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = agent.into();
+        self
+    }
+
+    /// Sends every request (logins and calls) through this proxy
+    /// (`http://`, `https://` or `socks5://`; a user and password in the URL
+    /// are sent to the proxy, never shown in `Debug`). Without it, reqwest
+    /// reads the `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment
+    /// variables.
+    #[must_use]
+    pub fn proxy(mut self, url: Url) -> Self {
+        self.proxy = Some(url);
+        self
+    }
+
+    /// The explicit proxy, if one is set.
+    pub fn proxy_url(&self) -> Option<&Url> {
+        self.proxy.as_ref()
     }
 }
 
@@ -227,7 +322,17 @@ impl HttpClient {
 }
 
 fn own_client(settings: &HttpSettings) -> Result<reqwest::Client, AuthError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(url) = &settings.proxy {
+        let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| {
+            AuthError::config(format!(
+                "the proxy {} is not usable (scheme http, https or socks5)",
+                crate::redirect::host_text(url)
+            ))
+        })?;
+        builder = builder.proxy(proxy);
+    }
+    builder
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.timeout)
         .user_agent(settings.user_agent.clone())

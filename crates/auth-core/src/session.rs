@@ -155,7 +155,15 @@ fn safety_for(lifetime: Duration) -> Duration {
 }
 
 /// How far ahead of expiry a session is renewed.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::RefreshPolicy;
+/// let policy = RefreshPolicy::new(Duration::from_secs(120), Duration::from_secs(30));
+/// assert_eq!(policy.margin, Duration::from_secs(120));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefreshPolicy {
     /// Renew this long before the deadline. Default 60 s.
     pub margin: Duration,
@@ -174,6 +182,25 @@ impl Default for RefreshPolicy {
 }
 
 impl RefreshPolicy {
+    /// Renew `margin` before the deadline, plus up to `jitter` at random.
+    pub const fn new(margin: Duration, jitter: Duration) -> Self {
+        Self { margin, jitter }
+    }
+
+    /// Sets [`margin`](Self::margin).
+    #[must_use]
+    pub const fn margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// Sets [`jitter`](Self::jitter).
+    #[must_use]
+    pub const fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
     /// The instant to start refreshing a session living from `start` to
     /// `deadline`. Never more than half the lifetime before the deadline, so
     /// short-lived tokens are still used before being renewed.

@@ -513,6 +513,7 @@ pub const COMMON_FIELDS: &[&str] = &[
     "connect_timeout_secs",
     "max_body_bytes",
     "user_agent",
+    "proxy",
 ];
 
 /// HTTP settings every provider accepts, next to its own settings (in the
@@ -522,7 +523,7 @@ pub const COMMON_FIELDS: &[&str] = &[
 /// `auth-all`'s `ProviderConfig` reads them and stores them in the
 /// settings' `common` field; a settings struct deserialized on its own
 /// (e.g. `CtcSettings`) does not accept them.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommonSettings {
     /// Time allowed for a whole request, in seconds (default 30).
@@ -537,15 +538,23 @@ pub struct CommonSettings {
     /// `User-Agent` sent with every request.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// A proxy for every request (`http://`, `https://` or `socks5://`,
+    /// maybe with a user and password: read as a secret, never quoted).
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub proxy: Option<SecretString>,
 }
 
 impl CommonSettings {
     /// The [`HttpSettings`] these settings describe.
     pub fn http_settings(&self, allow_insecure_http: bool) -> Result<HttpSettings, AuthError> {
-        let mut http = HttpSettings {
-            allow_insecure_http,
-            ..HttpSettings::default()
-        };
+        let mut http = HttpSettings::default().allow_insecure_http(allow_insecure_http);
+        if let Some(proxy) = &self.proxy {
+            use secrecy::ExposeSecret;
+            let url = Url::parse(proxy.expose_secret().trim()).map_err(|_| {
+                AuthError::config("proxy is not a valid absolute URL (http, https or socks5)")
+            })?;
+            http = http.proxy(url);
+        }
         if let Some(t) = secs("timeout_secs", self.timeout_secs)? {
             http.timeout = t;
         }

@@ -18,10 +18,7 @@ use common::{Fake, Mode};
 const KEY: &str = "fake:http://127.0.0.1:acct";
 
 fn electa_rule() -> LockoutRule {
-    LockoutRule {
-        max_failures: 4,
-        window: Duration::from_secs(900),
-    }
+    LockoutRule::new(4, Duration::from_secs(900))
 }
 
 fn with_rule(mut fake: Fake) -> Fake {
@@ -123,41 +120,21 @@ fn policies_that_could_panic_are_refused_at_build() {
             .map(|_| ())
     };
     let bad_backoffs = [
-        BackoffPolicy {
-            jitter: 1.5,
-            ..BackoffPolicy::default()
-        },
-        BackoffPolicy {
-            jitter: -0.1,
-            ..BackoffPolicy::default()
-        },
-        BackoffPolicy {
-            multiplier: 0.5,
-            ..BackoffPolicy::default()
-        },
-        BackoffPolicy {
-            multiplier: f64::NAN,
-            ..BackoffPolicy::default()
-        },
-        BackoffPolicy {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(1),
-            ..BackoffPolicy::default()
-        },
+        BackoffPolicy::default().jitter(1.5),
+        BackoffPolicy::default().jitter(-0.1),
+        BackoffPolicy::default().multiplier(0.5),
+        BackoffPolicy::default().multiplier(f64::NAN),
+        BackoffPolicy::default()
+            .initial(Duration::from_secs(10))
+            .max(Duration::from_secs(1)),
     ];
     for backoff in bad_backoffs {
         let err = build(backoff, None).unwrap_err();
         assert!(matches!(err, AuthError::Config(_)), "{backoff:?}: {err}");
     }
     for rule in [
-        LockoutRule {
-            max_failures: 4,
-            window: Duration::ZERO,
-        },
-        LockoutRule {
-            max_failures: 0,
-            window: Duration::from_secs(1),
-        },
+        LockoutRule::new(4, Duration::ZERO),
+        LockoutRule::new(0, Duration::from_secs(1)),
     ] {
         assert!(
             build(BackoffPolicy::default(), Some(rule)).is_err(),
@@ -178,10 +155,10 @@ async fn refresh_ahead_never_blocks_a_caller_with_a_valid_session() {
         Duration::from_millis(600),
     );
     let c = Authenticated::builder(fake)
-        .refresh_policy(auth_core::RefreshPolicy {
-            margin: Duration::from_millis(1000),
-            jitter: Duration::ZERO,
-        })
+        .refresh_policy(auth_core::RefreshPolicy::new(
+            Duration::from_millis(1000),
+            Duration::ZERO,
+        ))
         .min_login_interval(Duration::ZERO)
         .build()
         .unwrap();
@@ -212,16 +189,17 @@ async fn a_failed_refresh_keeps_the_valid_session_and_counts() {
         Duration::from_millis(50),
     );
     let c = Authenticated::builder(fake)
-        .refresh_policy(auth_core::RefreshPolicy {
-            margin: Duration::from_millis(1000),
-            jitter: Duration::ZERO,
-        })
-        .backoff(BackoffPolicy {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(10),
-            multiplier: 1.0,
-            jitter: 0.0,
-        })
+        .refresh_policy(auth_core::RefreshPolicy::new(
+            Duration::from_millis(1000),
+            Duration::ZERO,
+        ))
+        .backoff(
+            BackoffPolicy::default()
+                .initial(Duration::from_secs(10))
+                .max(Duration::from_secs(10))
+                .multiplier(1.0)
+                .jitter(0.0),
+        )
         .min_login_interval(Duration::ZERO)
         .build()
         .unwrap();

@@ -14,10 +14,7 @@ use secrecy::ExposeSecret;
 
 fn client(fake: Fake) -> Authenticated<Fake> {
     Authenticated::builder(fake)
-        .refresh_policy(RefreshPolicy {
-            margin: Duration::from_secs(10),
-            jitter: Duration::ZERO,
-        })
+        .refresh_policy(RefreshPolicy::new(Duration::from_secs(10), Duration::ZERO))
         .build()
         .unwrap()
 }
@@ -154,10 +151,7 @@ async fn failed_login_backs_off_without_contacting_the_server() {
     let fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
     fake.set_mode(Mode::WrongCredentials);
     let c = Authenticated::builder(fake)
-        .backoff(BackoffPolicy {
-            jitter: 0.0,
-            ..BackoffPolicy::default()
-        })
+        .backoff(BackoffPolicy::default().jitter(0.0))
         .build()
         .unwrap();
     assert!(c.session().await.unwrap_err().is_invalid_credentials());
@@ -174,10 +168,7 @@ async fn failed_login_backs_off_without_contacting_the_server() {
 #[tokio::test(start_paused = true)]
 async fn lockout_rule_caps_attempts_and_recovers_after_the_window() {
     let mut fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
-    fake.lockout = Some(LockoutRule {
-        max_failures: 4,
-        window: Duration::from_secs(900),
-    });
+    fake.lockout = Some(LockoutRule::new(4, Duration::from_secs(900)));
     // Server errors that may have been processed count against the rule
     // (credential rejections stop earlier, see tests/adversity.rs).
     fake.set_mode(Mode::ServerError);
@@ -211,15 +202,9 @@ async fn lockout_rule_caps_attempts_and_recovers_after_the_window() {
 #[tokio::test(start_paused = true)]
 async fn lockout_rule_cannot_be_loosened() {
     let mut fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
-    fake.lockout = Some(LockoutRule {
-        max_failures: 4,
-        window: Duration::from_secs(900),
-    });
+    fake.lockout = Some(LockoutRule::new(4, Duration::from_secs(900)));
     let err = Authenticated::builder(fake)
-        .lockout_rule(Some(LockoutRule {
-            max_failures: 10,
-            window: Duration::from_secs(900),
-        }))
+        .lockout_rule(Some(LockoutRule::new(10, Duration::from_secs(900))))
         .build()
         .unwrap_err();
     assert!(matches!(err, AuthError::Config(_)), "{err:?}");
@@ -290,10 +275,7 @@ async fn idle_sessions_expire_without_use() {
 #[tokio::test(start_paused = true)]
 async fn lockout_limit_holds_for_clients_waiting_on_a_shared_login_lock() {
     use auth_core::TokenStore;
-    let rule = LockoutRule {
-        max_failures: 4,
-        window: Duration::from_secs(900),
-    };
+    let rule = LockoutRule::new(4, Duration::from_secs(900));
     let store = Arc::new(MemoryStore::new());
     let key = "fake:http://127.0.0.1:acct";
     for _ in 0..3 {

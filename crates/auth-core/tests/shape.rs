@@ -25,10 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 #[test]
 fn the_provider_refresh_policy_applies_unless_overridden() {
-    let declared = RefreshPolicy {
-        margin: Duration::from_secs(120),
-        jitter: Duration::from_secs(5),
-    };
+    let declared = RefreshPolicy::new(Duration::from_secs(120), Duration::from_secs(5));
     let mut fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
     fake.refresh = Some(declared);
     let client = Authenticated::new(fake).unwrap();
@@ -36,10 +33,7 @@ fn the_provider_refresh_policy_applies_unless_overridden() {
 
     let mut fake = Fake::new(Expiry::UntilRejected, Duration::ZERO);
     fake.refresh = Some(declared);
-    let own = RefreshPolicy {
-        margin: Duration::from_secs(30),
-        jitter: Duration::ZERO,
-    };
+    let own = RefreshPolicy::new(Duration::from_secs(30), Duration::ZERO);
     let client = Authenticated::builder(fake)
         .refresh_policy(own)
         .build()
@@ -53,10 +47,7 @@ fn plain_http_to_a_remote_host_needs_the_one_http_setting() {
     let err = Authenticated::new(remote()).unwrap_err();
     assert!(matches!(err, AuthError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("allow_insecure_http"), "{err}");
-    let settings = HttpSettings {
-        allow_insecure_http: true,
-        ..HttpSettings::default()
-    };
+    let settings = HttpSettings::default().allow_insecure_http(true);
     Authenticated::builder(remote())
         .http_settings(settings)
         .build()
@@ -249,4 +240,29 @@ async fn calls_read_like_reqwest_relative_to_the_base() {
     assert!(matches!(err, AuthError::ForeignOrigin { .. }), "{err:?}");
     assert_eq!(seen.lock().unwrap().len(), 4);
     assert_eq!(client.stats().logins, 1);
+}
+
+#[tokio::test]
+async fn an_explicit_proxy_carries_the_calls() {
+    // The "proxy" is a loopback server: a request for another host arrives
+    // there in absolute form. Nothing leaves the machine.
+    let (proxy, seen) = server().await;
+    let settings = HttpSettings::default()
+        .allow_insecure_http(true)
+        .proxy(Url::parse(&format!("http://fleet:pr0xy-pass@{}", &proxy[7..])).unwrap());
+    assert!(!format!("{settings:?}").contains("pr0xy-pass"));
+    let client = Authenticated::builder(
+        Fake::new(Expiry::UntilRejected, Duration::ZERO).at("http://api.example.invalid/"),
+    )
+    .http_settings(settings)
+    .build()
+    .unwrap();
+    let response = client.get("data").send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "http://api.example.invalid/data");
+    assert_eq!(seen[0].headers["authorization"], "Bearer tok-1");
+    // The proxy's own credentials go to the proxy, as Proxy-Authorization.
+    assert!(seen[0].headers.contains_key("proxy-authorization"));
 }

@@ -56,10 +56,10 @@ async fn worker() {
     provider.login_timeout = Duration::from_millis(env("W_LOGIN_TIMEOUT_MS").parse().unwrap());
     if let Ok(rule) = std::env::var("W_LOCKOUT") {
         let (max, window) = rule.split_once(':').unwrap();
-        provider.lockout = Some(LockoutRule {
-            max_failures: max.parse().unwrap(),
-            window: Duration::from_millis(window.parse().unwrap()),
-        });
+        provider.lockout = Some(LockoutRule::new(
+            max.parse().unwrap(),
+            Duration::from_millis(window.parse().unwrap()),
+        ));
     }
     // The test lifetimes (seconds) are below the default 5 s floor.
     let client = Authenticated::builder(provider)

@@ -444,10 +444,7 @@ fn builder_validation() {
             .unwrap()
     };
     assert!(remote().into_client().is_err());
-    let allow = cielo24_auth::HttpSettings {
-        allow_insecure_http: true,
-        ..cielo24_auth::HttpSettings::default()
-    };
+    let allow = cielo24_auth::HttpSettings::default().allow_insecure_http(true);
     assert!(
         auth_core::Authenticated::builder(remote())
             .http_settings(allow)

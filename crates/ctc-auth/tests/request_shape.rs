@@ -388,10 +388,7 @@ fn instances_and_validation() {
         .unwrap()
     };
     assert!(remote().into_client().is_err());
-    let insecure = ctc_auth::HttpSettings {
-        allow_insecure_http: true,
-        ..ctc_auth::HttpSettings::default()
-    };
+    let insecure = ctc_auth::HttpSettings::default().allow_insecure_http(true);
     assert!(
         Authenticated::builder(remote())
             .http_settings(insecure)

@@ -124,10 +124,10 @@ async fn token_is_refreshed_before_the_cookie_expires() {
     })
     .await;
     let client = Authenticated::builder(config(&sim, DEMO_PASSWORD, TokenPlacement::Cookie))
-        .refresh_policy(RefreshPolicy {
-            margin: Duration::from_millis(1500),
-            jitter: Duration::ZERO,
-        })
+        .refresh_policy(RefreshPolicy::new(
+            Duration::from_millis(1500),
+            Duration::ZERO,
+        ))
         .build()
         .unwrap();
     let first = client.session().await.unwrap();

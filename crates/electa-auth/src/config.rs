@@ -211,10 +211,7 @@ impl ElectaBuilder {
             token_param,
             token_lifetime: self.token_lifetime,
             rejection_rules: self.rejection_rules,
-            rule: LockoutRule {
-                max_failures: self.max_failures,
-                window: self.lockout_window,
-            },
+            rule: LockoutRule::new(self.max_failures, self.lockout_window),
         })
     }
 }

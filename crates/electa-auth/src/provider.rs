@@ -226,9 +226,6 @@ impl Provider for ElectaProvider {
     /// Renewal ahead of expiry suited to Electa's short tokens: two minutes
     /// (plus up to 30 s of jitter) before the 20 minutes are up.
     fn refresh_policy(&self) -> RefreshPolicy {
-        RefreshPolicy {
-            margin: Duration::from_secs(120),
-            jitter: Duration::from_secs(30),
-        }
+        RefreshPolicy::new(Duration::from_secs(120), Duration::from_secs(30))
     }
 }

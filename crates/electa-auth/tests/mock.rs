@@ -248,20 +248,14 @@ async fn lockout_rule_defaults_and_cannot_be_loosened() {
     let p = provider(&server, Method::Post);
     assert_eq!(
         auth_core::Provider::lockout_rule(&p),
-        Some(LockoutRule {
-            max_failures: 4,
-            window: Duration::from_secs(900)
-        })
+        Some(LockoutRule::new(4, Duration::from_secs(900)))
     );
     let err = Authenticated::builder(p.clone())
         .lockout_rule(None)
         .build()
         .unwrap_err();
     assert!(matches!(err, AuthError::Config(_)));
-    let looser = LockoutRule {
-        max_failures: 5,
-        window: Duration::from_secs(900),
-    };
+    let looser = LockoutRule::new(5, Duration::from_secs(900));
     assert!(
         Authenticated::builder(p)
             .lockout_rule(Some(looser))
@@ -329,10 +323,7 @@ fn builder_validation() {
         remote.clone().into_client(),
         Err(AuthError::Config(_))
     ));
-    let allow = electa_auth::HttpSettings {
-        allow_insecure_http: true,
-        ..electa_auth::HttpSettings::default()
-    };
+    let allow = electa_auth::HttpSettings::default().allow_insecure_http(true);
     assert!(
         Authenticated::builder(remote)
             .http_settings(allow)

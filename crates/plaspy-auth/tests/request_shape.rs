@@ -317,10 +317,7 @@ fn config_defaults_validation_and_redaction() {
     // unless the client's HttpSettings allow it.
     let err = insecure.clone().into_client().unwrap_err();
     assert!(err.to_string().contains("refusing plain http"), "{err}");
-    let allow = plaspy_auth::HttpSettings {
-        allow_insecure_http: true,
-        ..plaspy_auth::HttpSettings::default()
-    };
+    let allow = plaspy_auth::HttpSettings::default().allow_insecure_http(true);
     assert!(
         Authenticated::builder(insecure)
             .http_settings(allow)

@@ -106,10 +106,10 @@ async fn short_lived_token_is_renewed_ahead_of_expiry_by_one_login() {
     })
     .await;
     let client = Authenticated::builder(config(&sim, DEMO_API_KEY))
-        .refresh_policy(RefreshPolicy {
-            margin: Duration::from_millis(1300),
-            jitter: Duration::ZERO,
-        })
+        .refresh_policy(RefreshPolicy::new(
+            Duration::from_millis(1300),
+            Duration::ZERO,
+        ))
         // A 3 s token is below the default 5 s floor.
         .min_login_interval(Duration::ZERO)
         .build()

@@ -398,10 +398,7 @@ async fn faults_become_typed_errors() {
     // A slow login hits the client's timeout.
     sim.faults().inject(Fault::Delay(Duration::from_secs(2)), 1);
     let slow: WialonClient = Authenticated::builder(builder(&sim).build().unwrap())
-        .http_settings(HttpSettings {
-            timeout: Duration::from_millis(300),
-            ..HttpSettings::default()
-        })
+        .http_settings(HttpSettings::default().timeout(Duration::from_millis(300)))
         .build()
         .unwrap();
     let err = slow.session().await.unwrap_err();
