@@ -329,10 +329,46 @@ impl<P: Provider> Authenticated<P> {
         request: RequestBuilder,
         route: Route,
     ) -> Result<Response, AuthError> {
+        // Method, host and path (never the query: it may carry a token) are
+        // recorded when the request is built; status, session generation
+        // and whether it logged in again, when the answer is in.
+        let span = tracing::info_span!(
+            "auth.send",
+            provider = self.inner.provider.name(),
+            method = tracing::field::Empty,
+            host = tracing::field::Empty,
+            path = tracing::field::Empty,
+            status = tracing::field::Empty,
+            generation = tracing::field::Empty,
+            relogin = false,
+        );
+        let result = self
+            .send_routed_in_span(request, route)
+            .instrument(span.clone())
+            .await;
+        if let Ok(response) = &result {
+            span.record("status", response.status().as_u16());
+        }
+        result
+    }
+
+    async fn send_routed_in_span(
+        &self,
+        request: RequestBuilder,
+        route: Route,
+    ) -> Result<Response, AuthError> {
+        let (client, built) = request.build_split();
+        let built = built.map_err(|e| AuthError::transport(self.inner.provider.name(), e))?;
+        let span = tracing::Span::current();
+        span.record("method", built.method().as_str());
+        span.record("host", crate::redirect::host_text(built.url()));
+        span.record("path", built.url().path());
+        let request = RequestBuilder::from_parts(client, built);
         // One permit covers the request and its retry, which run in turn.
         let permit = self.permit().await;
         let session = self.session().await?;
         let retry = request.try_clone();
+        tracing::Span::current().record("generation", session.generation());
         let (response, outcome) = self.send_with(&session, request, route).await?;
         let speculative = match self.judge(&session, outcome, retry.is_some()) {
             Verdict::Keep => return Ok(self.hand_over(response, permit)),
@@ -350,6 +386,9 @@ impl<P: Provider> Authenticated<P> {
         let mut adopted_retry_left = true;
         loop {
             let fresh = self.session_after_rejection(rejected_generation).await?;
+            tracing::Span::current()
+                .record("relogin", true)
+                .record("generation", fresh.generation());
             // A session adopted from the store may have been issued before
             // the provider revoked the one we held: if it is rejected too,
             // one more try with a session of a login made after that.
