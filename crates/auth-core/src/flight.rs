@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::AuthError;
 use crate::client::{Inner, Reason};
+use crate::metrics;
 use crate::provider::Provider;
 use crate::session::{Freshness, NewSession, Session};
 use crate::store::LockToken;
@@ -161,7 +162,12 @@ async fn obtain_session<P: Provider>(
     {
         return Ok(current);
     }
-    inner.guard.check(inner.store.as_ref(), &inner.key).await?;
+    let name = inner.provider.name();
+    inner
+        .guard
+        .check(inner.store.as_ref(), &inner.key)
+        .await
+        .inspect_err(|e| metrics::local_refusal(name, e))?;
     let lock = match acquire_login_lock(inner, seen).await? {
         LockOutcome::Adopted(session) => return Ok(session),
         LockOutcome::Held(lock) => lock,
@@ -170,10 +176,13 @@ async fn obtain_session<P: Provider>(
     // have failed and spent the shared budget. Without the lock (the store
     // is unreachable), this is the check that keeps the local budget.
     if let Err(error) = inner.guard.check(inner.store.as_ref(), &inner.key).await {
+        metrics::local_refusal(name, &error);
         release(inner, lock.as_ref()).await;
         return Err(error);
     }
+    let started = tokio::time::Instant::now();
     let outcome = login_under_lease(inner, lock.as_ref()).await;
+    metrics::login(name, outcome.is_ok(), started.elapsed());
     let result = match outcome {
         Ok(new) => {
             inner.guard.record_success();
@@ -299,6 +308,7 @@ async fn acquire_login_lock<P: Provider>(
                 tokio::time::sleep(inner.timing.lock_poll).await;
             }
             Err(error) => {
+                metrics::store_degraded(inner.provider.name());
                 tracing::warn!(%error, "token store unavailable; logging in without the shared lock");
                 return Ok(LockOutcome::Held(None));
             }
@@ -316,6 +326,7 @@ async fn adopt_stored<P: Provider>(
         Ok(Some(stored)) => stored,
         Ok(None) => return None,
         Err(error) => {
+            metrics::store_degraded(inner.provider.name());
             tracing::warn!(%error, "token store unavailable; not reading shared sessions");
             return None;
         }
@@ -380,6 +391,7 @@ async fn install<P: Provider>(
             // Ordered across processes as far as their clocks agree: stores
             // that share sessions floor their numbers at their clock in
             // microseconds too (auth-redis does).
+            metrics::store_degraded(inner.provider.name());
             tracing::warn!(%error, "token store unavailable; numbering the session by the clock");
             let micros = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
             local_next.max(micros)
@@ -401,10 +413,16 @@ async fn install<P: Provider>(
     let counters = &inner.counters;
     counters.logins.fetch_add(1, Ordering::Relaxed);
     match reason {
-        Reason::Refresh => counters.refreshes.fetch_add(1, Ordering::Relaxed),
-        Reason::Rejected => counters.relogins.fetch_add(1, Ordering::Relaxed),
-        Reason::Missing => 0,
-    };
+        Reason::Refresh => {
+            counters.refreshes.fetch_add(1, Ordering::Relaxed);
+            metrics::refresh(inner.provider.name());
+        }
+        Reason::Rejected => {
+            counters.relogins.fetch_add(1, Ordering::Relaxed);
+            metrics::relogin(inner.provider.name());
+        }
+        Reason::Missing => {}
+    }
     tracing::info!(generation, expiry = ?session.expiry(), "logged in");
     match session.to_stored() {
         Ok(stored) => match inner
@@ -415,6 +433,7 @@ async fn install<P: Provider>(
             Ok(true) => {}
             Ok(false) => tracing::debug!("the store holds a newer session; not replacing it"),
             Err(error) => {
+                metrics::store_degraded(inner.provider.name());
                 tracing::warn!(%error, "could not save the session to the token store")
             }
         },

@@ -332,6 +332,7 @@ impl LoginGuard {
                 "{error}; no login is attempted for an account with a lockout rule while the token store is unreachable (fail_closed_when_store_down)"
             )));
         }
+        crate::metrics::store_degraded(self.provider);
         if self.own_failures(rule).count == 0 {
             tracing::warn!(provider = self.provider, %error, "token store unavailable; this process may spend one failed login of the window on its own");
             return Ok(());
@@ -416,6 +417,7 @@ impl LoginGuard {
             _ => Ok(()),
         };
         if let Err(e) = result {
+            crate::metrics::store_degraded(self.provider);
             tracing::warn!(provider = self.provider, error = %e, "could not record the failed login in the token store; it is kept here and written when the store returns");
             if counted {
                 self.state().unrecorded.push(now);

@@ -12,6 +12,8 @@ mod guard;
 pub mod http;
 mod keepalive;
 mod limits;
+#[cfg_attr(not(feature = "metrics"), doc(hidden))]
+pub mod metrics;
 #[cfg(feature = "middleware")]
 pub mod middleware;
 mod provider;
