@@ -17,7 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::{AuthError, Authenticated, BackoffPolicy, HttpSettings};
+use auth_core::{AuthError, Authenticated, BackoffPolicy, HttpSettings, Provider};
 use auth_sim::Fault;
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
 use ctc_auth::{CtcProvider, Instance};
@@ -26,8 +26,7 @@ use plaspy_auth::PlaspyProvider;
 use secrecy::SecretString;
 use tokio::io::AsyncReadExt;
 use url::Url;
-use wialon_token::WialonClientExt;
-use wialon_token::{WialonClient, WialonProvider};
+use wialon_token::{WialonClientExt, WialonProvider};
 
 const STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
@@ -135,28 +134,39 @@ impl Target {
     }
 }
 
-/// Injects the redirect `fault` on the login (`Case::Login`) or, after a
-/// first login, on a call (`Case::Call`), and clears it afterwards.
-async fn redirected<L, C>(
-    faults: &auth_sim::Faults,
-    fault: Fault,
+/// Injects a redirect to `target` with `status` into `sim`, on the login
+/// (`Case::Login`) or on `call` after a successful login (`Case::Call`),
+/// for a client of `provider` built with this file's settings.
+async fn redirected<P, C>(
+    provider: P,
+    sim: &auth_sim::SimHandle,
     case: Case,
-    login: impl Fn() -> L,
-    call: impl FnOnce() -> C,
+    status: u16,
+    target: &Target,
+    call: impl FnOnce(Authenticated<P>) -> C,
 ) -> Result<(), AuthError>
 where
-    L: std::future::Future<Output = Result<(), AuthError>>,
+    P: Provider,
     C: std::future::Future<Output = Result<(), AuthError>>,
 {
+    let client = Authenticated::builder(provider)
+        .http_settings(settings())
+        .backoff(BackoffPolicy::none())
+        .build()?;
+    let fault = Fault::Redirect {
+        status,
+        to: target.resolve(sim.base_url()),
+    };
+    let faults = sim.faults();
     let result = match case {
         Case::Login => {
             faults.inject(fault, 1);
-            login().await
+            client.session().await.map(drop)
         }
         Case::Call => {
-            login().await.expect("the first login succeeds");
+            client.session().await.expect("the first login succeeds");
             faults.inject(fault, 1);
-            call().await
+            call(client).await
         }
     };
     faults.clear();
@@ -171,29 +181,13 @@ async fn ctc(case: Case, status: u16, target: &Target) -> Result<(), AuthError> 
         .password(SecretString::from(DEMO_PASSWORD))
         .app_key(SecretString::from(DEMO_APP_KEY))
         .instance(Instance::Custom(sim.base_url().clone()))
-        .build()
-        .unwrap();
-    let url = provider.endpoint(&avl_latest_path(DEMO_DEVICE_ID))?;
-    let client = Authenticated::builder(provider)
-        .http_settings(settings())
-        .backoff(BackoffPolicy::none())
         .build()?;
-    let fault = Fault::Redirect {
-        status,
-        to: target.resolve(sim.base_url()),
-    };
-    redirected(
-        sim.faults(),
-        fault,
-        case,
-        || async { client.session().await.map(drop) },
-        || async {
-            client
-                .send(client.http().client().get(url))
-                .await
-                .map(|r| assert_eq!(r.status(), 200))
-        },
-    )
+    let path = avl_latest_path(DEMO_DEVICE_ID);
+    redirected(provider, &sim, case, status, target, |client| async move {
+        let response = client.get(&path).send().await?;
+        assert_eq!(response.status(), 200);
+        Ok(())
+    })
     .await
 }
 
@@ -204,29 +198,12 @@ async fn plaspy(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         .user_name(DEMO_USERNAME)
         .api_key(SecretString::from(DEMO_API_KEY))
         .base_url(sim.base_url().clone())
-        .build()
-        .unwrap();
-    let url = provider.endpoint("api/devices")?;
-    let client = Authenticated::builder(provider)
-        .http_settings(settings())
-        .backoff(BackoffPolicy::none())
         .build()?;
-    let fault = Fault::Redirect {
-        status,
-        to: target.resolve(sim.base_url()),
-    };
-    redirected(
-        sim.faults(),
-        fault,
-        case,
-        || async { client.session().await.map(drop) },
-        || async {
-            client
-                .send(client.http().client().get(url))
-                .await
-                .map(|r| assert_eq!(r.status(), 200))
-        },
-    )
+    redirected(provider, &sim, case, status, target, |client| async move {
+        let response = client.get("api/devices").send().await?;
+        assert_eq!(response.status(), 200);
+        Ok(())
+    })
     .await
 }
 
@@ -237,32 +214,16 @@ async fn wialon(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         .token(DEMO_TOKEN)
         .host(sim.base_url().as_str())
         .build()?;
-    let client = WialonClient::from(
-        Authenticated::builder(provider)
-            .http_settings(settings())
-            .backoff(BackoffPolicy::none())
-            .build()?,
-    );
     let params = serde_json::json!({
         "spec": {"itemsType": "avl_unit", "propName": "sys_name", "propValueMask": "*", "sortType": "sys_name"},
         "force": 1, "flags": 1, "from": 0, "to": 0
     });
-    let fault = Fault::Redirect {
-        status,
-        to: target.resolve(sim.base_url()),
-    };
-    redirected(
-        sim.faults(),
-        fault,
-        case,
-        || async { client.session().await.map(drop) },
-        || async {
-            client
-                .call::<serde_json::Value>("core/search_items", &params)
-                .await
-                .map(drop)
-        },
-    )
+    redirected(provider, &sim, case, status, target, |client| async move {
+        client
+            .call::<serde_json::Value>("core/search_items", &params)
+            .await
+            .map(drop)
+    })
     .await
 }
 
@@ -276,21 +237,9 @@ async fn cielo24(case: Case, status: u16, target: &Target) -> Result<(), AuthErr
         .password(SecretString::from(DEMO_PASSWORD))
         .base_url(sim.base_url().clone())
         .build()?;
-    let client = Authenticated::builder(provider)
-        .http_settings(settings())
-        .backoff(BackoffPolicy::none())
-        .build()?;
-    let fault = Fault::Redirect {
-        status,
-        to: target.resolve(sim.base_url()),
-    };
-    redirected(
-        sim.faults(),
-        fault,
-        case,
-        || async { client.session().await.map(drop) },
-        || async { client.get_json("api/job/list", &[]).await.map(drop) },
-    )
+    redirected(provider, &sim, case, status, target, |client| async move {
+        client.get_json("api/job/list", &[]).await.map(drop)
+    })
     .await
 }
 
@@ -302,21 +251,9 @@ async fn electa(case: Case, status: u16, target: &Target) -> Result<(), AuthErro
         .cid(DEMO_CID)
         .app_key(SecretString::from(DEMO_APP_KEY))
         .build()?;
-    let client = Authenticated::builder(provider)
-        .http_settings(settings())
-        .backoff(BackoffPolicy::none())
-        .build()?;
-    let fault = Fault::Redirect {
-        status,
-        to: target.resolve(sim.base_url()),
-    };
-    redirected(
-        sim.faults(),
-        fault,
-        case,
-        || async { client.session().await.map(drop) },
-        || async { client.call("users/list/", &[]).await.map(drop) },
-    )
+    redirected(provider, &sim, case, status, target, |client| async move {
+        client.call("users/list/", &[]).await.map(drop)
+    })
     .await
 }
 
