@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use reqwest::{RequestBuilder, Response};
+use secrecy::ExposeSecret;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -33,6 +34,9 @@ pub(crate) struct Counters {
     pub(crate) adopted: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) speculative_relogins: AtomicU64,
+    pub(crate) rotations: AtomicU64,
+    pub(crate) credentials_changed_elsewhere: AtomicU64,
+    pub(crate) stale_credentials_refused: AtomicU64,
 }
 
 /// A snapshot of a client's counters.
@@ -57,6 +61,14 @@ pub struct Stats {
     /// Logins made because an answer
     /// [`MaybeRejected`](crate::Rejection::MaybeRejected) a session.
     pub speculative_relogins: u64,
+    /// Calls of [`rotate_credentials`](Authenticated::rotate_credentials).
+    pub rotations: u64,
+    /// Sessions adopted from the store that another process obtained with a
+    /// different secret than this client's (its secret was rotated there).
+    pub credentials_changed_elsewhere: u64,
+    /// Logins not attempted because another process's login with this
+    /// client's secret was rejected ([`AuthError::StaleCredentials`]).
+    pub stale_credentials_refused: u64,
 }
 
 /// Why a login is being made, for counters and traces.
@@ -133,6 +145,12 @@ pub(crate) struct Inner<P: Provider> {
     pub(crate) last_speculative: Mutex<Option<(Instant, u64)>>,
     /// The per-session request limits, when there are any.
     pub(crate) gate: Option<RequestGate>,
+    /// The last fingerprint seen on a stored session that differs from this
+    /// client's (reported once, not at every adoption).
+    pub(crate) foreign_credentials: Mutex<Option<String>>,
+    /// The fingerprint of this client's own last rejected secret: its own
+    /// retries are the guard's business, the store's record is for others.
+    pub(crate) own_rejection: Mutex<Option<String>>,
 }
 
 impl<P: Provider> Inner<P> {
@@ -164,7 +182,17 @@ impl<P: Provider> Inner<P> {
             counters: Counters::default(),
             last_speculative: Mutex::new(None),
             gate,
+            foreign_credentials: Mutex::new(None),
+            own_rejection: Mutex::new(None),
         }
+    }
+
+    /// The store's fingerprint of the provider's current secret, when both
+    /// support them.
+    pub(crate) fn credential_fingerprint(&self) -> Option<String> {
+        let material = self.provider.credential_material()?;
+        self.store
+            .credential_fingerprint(&self.key, material.expose_secret())
     }
 }
 
@@ -265,6 +293,9 @@ impl<P: Provider> Authenticated<P> {
             adopted: c.adopted.load(Ordering::Relaxed),
             requests: c.requests.load(Ordering::Relaxed),
             speculative_relogins: c.speculative_relogins.load(Ordering::Relaxed),
+            rotations: c.rotations.load(Ordering::Relaxed),
+            credentials_changed_elsewhere: c.credentials_changed_elsewhere.load(Ordering::Relaxed),
+            stale_credentials_refused: c.stale_credentials_refused.load(Ordering::Relaxed),
         }
     }
 

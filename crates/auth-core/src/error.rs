@@ -174,6 +174,18 @@ pub enum AuthError {
         failures: u32,
     },
 
+    /// Another process sharing the store logged in with these same credentials
+    /// and the provider rejected them: the account's secret was rotated and
+    /// this client still holds the old one. No login is attempted (it would
+    /// only count towards the provider's lockout).
+    #[error(
+        "{provider} rejected these credentials when another process sharing the token store used them; the secret was probably rotated: call rotate_credentials with the new secret (or restart with the new configuration)"
+    )]
+    StaleCredentials {
+        /// Provider name.
+        provider: &'static str,
+    },
+
     /// The client was logged out while this login was in flight; the new
     /// session was neither kept nor stored.
     #[error(
@@ -272,6 +284,7 @@ impl AuthError {
             | AuthError::LoginPanicked { .. }
             | AuthError::LoginAborted { .. }
             | AuthError::CredentialsBlocked { .. }
+            | AuthError::StaleCredentials { .. }
             | AuthError::LoggedOut { .. }
             | AuthError::Redirect { .. }
             | AuthError::ForeignOrigin { .. }
@@ -328,6 +341,7 @@ impl AuthError {
             | AuthError::LockedOut { .. }
             | AuthError::BackingOff { .. }
             | AuthError::CredentialsBlocked { .. }
+            | AuthError::StaleCredentials { .. }
             | AuthError::LoggedOut { .. }
             | AuthError::LoginAborted { .. }
             | AuthError::ForeignOrigin { .. }

@@ -26,6 +26,7 @@ use crate::AuthError;
 use crate::client::{Inner, Reason};
 use crate::metrics;
 use crate::provider::Provider;
+use crate::rotation;
 use crate::session::{Freshness, NewSession, Session};
 use crate::store::LockToken;
 
@@ -163,11 +164,14 @@ async fn obtain_session<P: Provider>(
         return Ok(current);
     }
     let name = inner.provider.name();
+    let fingerprint = inner.credential_fingerprint();
     inner
         .guard
         .check(inner.store.as_ref(), &inner.key)
         .await
         .inspect_err(|e| metrics::local_refusal(name, e))?;
+    // A secret rejected elsewhere is checked under the lock, after a session
+    // obtained with the new secret had its chance to be adopted.
     let lock = match acquire_login_lock(inner, seen).await? {
         LockOutcome::Adopted(session) => return Ok(session),
         LockOutcome::Held(lock) => lock,
@@ -175,18 +179,25 @@ async fn obtain_session<P: Provider>(
     // Check again under the lock: while this process waited, the holder may
     // have failed and spent the shared budget. Without the lock (the store
     // is unreachable), this is the check that keeps the local budget.
-    if let Err(error) = inner.guard.check(inner.store.as_ref(), &inner.key).await {
-        metrics::local_refusal(name, &error);
+    let may_log_in = match inner.guard.check(inner.store.as_ref(), &inner.key).await {
+        Ok(()) => rotation::check_not_rejected(inner, fingerprint.as_deref()).await,
+        Err(error) => {
+            metrics::local_refusal(name, &error);
+            Err(error)
+        }
+    };
+    if let Err(error) = may_log_in {
         release(inner, lock.as_ref()).await;
         return Err(error);
     }
     let started = tokio::time::Instant::now();
     let outcome = login_under_lease(inner, lock.as_ref()).await;
     metrics::login(name, outcome.is_ok(), started.elapsed());
+    let fingerprint = rotation::settled(fingerprint, inner.credential_fingerprint());
     let result = match outcome {
         Ok(new) => {
             inner.guard.record_success();
-            install(inner, new, reason, logout_epoch).await
+            install(inner, new, fingerprint, reason, logout_epoch).await
         }
         Err(error) => {
             inner.counters.failed_logins.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +206,7 @@ async fn obtain_session<P: Provider>(
                 .guard
                 .record_failure(inner.store.as_ref(), &inner.key, &error)
                 .await;
+            rotation::record_outcome(inner, fingerprint.as_deref(), &error).await;
             Err(error)
         }
     };
@@ -350,6 +362,7 @@ async fn adopt_stored<P: Provider>(
     if session.freshness(Instant::now()) == Freshness::Expired {
         return None;
     }
+    rotation::note_adopted(inner, session.credentials.as_deref());
     inner
         .highest_generation
         .fetch_max(session.generation(), Ordering::Relaxed);
@@ -367,6 +380,7 @@ async fn adopt_stored<P: Provider>(
 async fn install<P: Provider>(
     inner: &Arc<Inner<P>>,
     new: NewSession<P::Data>,
+    credentials: Option<String>,
     reason: Reason,
     logout_epoch: u64,
 ) -> LoginResult<P::Data> {
@@ -400,7 +414,9 @@ async fn install<P: Provider>(
     inner
         .highest_generation
         .fetch_max(generation, Ordering::Relaxed);
-    let session = Arc::new(Session::from_new(new, generation, &inner.refresh, floor));
+    let mut session = Session::from_new(new, generation, &inner.refresh, floor);
+    session.credentials = credentials;
+    let session = Arc::new(session);
     {
         let _installing = inner.install_lock.lock().unwrap_or_else(|p| p.into_inner());
         if inner.logout_epoch.load(Ordering::SeqCst) != logout_epoch {

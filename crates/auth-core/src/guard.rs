@@ -452,6 +452,26 @@ impl LoginGuard {
         state.last_error = None;
     }
 
+    /// New secrets were configured (a credential rotation): the block after
+    /// repeated credential rejections is lifted, and so is a back-off caused
+    /// by a credential rejection. A back-off for any other cause (throttling,
+    /// a provider's lockout) and every failure counted against the lockout
+    /// rule stay in force: the provider counted them whatever the secret.
+    pub fn credentials_replaced(&self) {
+        let mut state = self.state();
+        state.credential_streak = 0;
+        state.blocked = false;
+        if state
+            .last_error
+            .as_ref()
+            .is_some_and(AuthError::is_invalid_credentials)
+        {
+            state.login_failures = 0;
+            state.not_before = None;
+            state.last_error = None;
+        }
+    }
+
     /// Records that a session was rejected before any request with it
     /// succeeded. The first such rejection allows an immediate re-login; each
     /// further one in a row backs off.

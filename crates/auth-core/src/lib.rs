@@ -19,6 +19,7 @@ pub mod middleware;
 mod provider;
 mod redirect;
 mod request;
+pub mod rotation;
 mod session;
 pub mod settings;
 mod store;
@@ -37,6 +38,7 @@ pub use limits::RequestLimits;
 pub use provider::{Provider, Rejection};
 pub use redirect::{MAX_REDIRECTS, check_scope};
 pub use request::AuthRequestBuilder;
+pub use rotation::{RotateCredentials, SecretCell};
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};
 

@@ -55,6 +55,7 @@ pub(crate) fn local_refusal(provider: &'static str, error: &AuthError) {
         AuthError::BackingOff { .. } => "backing_off",
         AuthError::LockedOut { .. } => "locked_out",
         AuthError::CredentialsBlocked { .. } => "credentials_blocked",
+        AuthError::StaleCredentials { .. } => "stale_credentials",
         _ => return,
     };
     #[cfg(feature = "metrics")]

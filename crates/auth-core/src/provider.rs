@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
+use secrecy::SecretSlice;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -165,5 +166,16 @@ pub trait Provider: Send + Sync + fmt::Debug + 'static {
     /// How long a login (and the distributed login lock) may take at most.
     fn login_timeout(&self) -> Duration {
         Duration::from_secs(30)
+    }
+
+    /// The current secret fields as fingerprint input (see
+    /// [`credential_material`](crate::rotation::credential_material)), for
+    /// providers that implement
+    /// [`RotateCredentials`](crate::rotation::RotateCredentials). Processes
+    /// sharing a store compare keyed fingerprints of it to learn that the
+    /// secret changed. `None` (the default): the provider has no rotatable
+    /// secret.
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        None
     }
 }

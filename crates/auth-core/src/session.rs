@@ -122,6 +122,8 @@ pub struct Session<D> {
     /// after the login that made it: API errors, not rejections, until the
     /// next login.
     not_rejections: Mutex<Vec<String>>,
+    /// The store's fingerprint of the secret that logged in, when known.
+    pub(crate) credentials: Option<String>,
 }
 
 impl<D: fmt::Debug> fmt::Debug for Session<D> {
@@ -252,6 +254,7 @@ impl<D> Session<D> {
             }
             (Expiry::Idle(_) | Expiry::UntilRejected, _) => None,
         };
+        let credentials = stored.credentials;
         let mut session = Self::build(
             stored.token,
             stored.expiry,
@@ -262,6 +265,7 @@ impl<D> Session<D> {
             refresh,
         );
         session.adopted = true;
+        session.credentials = credentials;
         // An idle session expires `idle` after its last use: start the local
         // count where the store's TTL says the session stands.
         if let (Expiry::Idle(idle), Some(left)) = (stored.expiry, stored.expires_in) {
@@ -306,6 +310,7 @@ impl<D> Session<D> {
             rejected: AtomicBool::new(false),
             adopted: false,
             not_rejections: Mutex::new(Vec::new()),
+            credentials: None,
         }
     }
 
@@ -480,6 +485,7 @@ impl<D: Serialize> Session<D> {
             generation: self.generation,
             data: serde_json::to_value(&self.data)?,
             expires_in: None,
+            credentials: self.credentials.clone(),
         })
     }
 }
@@ -508,6 +514,12 @@ pub struct StoredSession {
     /// of the process that wrote them.
     #[serde(skip)]
     pub expires_in: Option<Duration>,
+    /// The store's fingerprint of the secret that logged in
+    /// ([`TokenStore::credential_fingerprint`](crate::TokenStore::credential_fingerprint)),
+    /// when the store keeps them. Absent in sessions written by versions
+    /// before it (they are read as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
 }
 
 fn serialize_secret<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {

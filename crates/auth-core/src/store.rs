@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::AuthError;
+use crate::rotation::FingerprintKey;
 use crate::session::StoredSession;
 
 /// Proof of holding the login lock for a key; pass it back to
@@ -133,6 +134,52 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// Forgets every failed login of `key` (an operator's reset, or rotated
     /// credentials; never a successful login).
     async fn reset_failures(&self, key: &str) -> Result<(), AuthError>;
+
+    /// The fingerprint of an account's secret fields (`material`, see
+    /// [`credential_material`](crate::rotation::credential_material)), as
+    /// this store keeps and compares it: a keyed hash
+    /// ([`FingerprintKey`](crate::rotation::FingerprintKey)) whose key the
+    /// store's readers do not have, never a plain hash of a secret. Sessions
+    /// are saved with the fingerprint of the secret that logged in, so every
+    /// process sharing the store learns that the secret changed.
+    ///
+    /// `None` (the default): this store keeps no fingerprints, and
+    /// processes learn of a rotation only from the provider's answers.
+    fn credential_fingerprint(&self, key: &str, material: &[u8]) -> Option<String> {
+        let _ = (key, material);
+        None
+    }
+
+    /// The fingerprint of the secret whose login the provider rejected last,
+    /// while the record lasts.
+    async fn rejected_credentials(&self, key: &str) -> Result<Option<String>, AuthError> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Records that the provider rejected a login with the secret of
+    /// `fingerprint`, for `ttl`: other processes holding the same secret
+    /// then do not try it.
+    async fn record_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<(), AuthError> {
+        let _ = (key, fingerprint, ttl);
+        Ok(())
+    }
+
+    /// Forgets the rejection of `fingerprint`, and only of that one (a
+    /// process was given this secret anew).
+    async fn clear_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<(), AuthError> {
+        let _ = (key, fingerprint);
+        Ok(())
+    }
 }
 
 struct StoredEntry {
@@ -148,6 +195,9 @@ struct MemoryState {
     /// failure's time plus its window (or the end of a provider lockout).
     failures: HashMap<String, FailureLog>,
     generations: HashMap<String, u64>,
+    /// Per key, the fingerprint of the last rejected secret and until when
+    /// it is remembered.
+    rejected: HashMap<String, (String, Instant)>,
     next_lock: u64,
     ops_since_sweep: u32,
 }
@@ -212,6 +262,7 @@ impl MemoryState {
         self.sessions
             .retain(|_, e| e.until.is_none_or(|until| until > now));
         self.locks.retain(|_, (_, until)| *until > now);
+        self.rejected.retain(|_, (_, until)| *until > now);
         self.failures.retain(|_, log| {
             log.prune(now, FAILURE_HORIZON);
             !log.is_empty()
@@ -236,9 +287,19 @@ impl MemoryState {
 /// Its clock is Tokio's (so paused-time tests control it). Entries expire as
 /// the [`TokenStore`] contract says and are swept away as operations go by, so a
 /// process that sees many accounts come and go does not grow without bound.
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
+    /// Fingerprints never leave this process, so a key of its own is enough.
+    fingerprints: FingerprintKey,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            fingerprints: FingerprintKey::random(),
+        }
+    }
 }
 
 impl fmt::Debug for MemoryStore {
@@ -266,6 +327,7 @@ impl MemoryStore {
         keys.extend(state.locks.keys());
         keys.extend(state.failures.keys());
         keys.extend(state.generations.keys());
+        keys.extend(state.rejected.keys());
         keys.len()
     }
 }
@@ -440,6 +502,49 @@ impl TokenStore for MemoryStore {
         self.state().failures.remove(key);
         Ok(())
     }
+
+    fn credential_fingerprint(&self, key: &str, material: &[u8]) -> Option<String> {
+        Some(self.fingerprints.fingerprint(key, material))
+    }
+
+    async fn rejected_credentials(&self, key: &str) -> Result<Option<String>, AuthError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.maybe_sweep(now);
+        Ok(match state.rejected.get(key) {
+            Some((fingerprint, until)) if *until > now => Some(fingerprint.clone()),
+            _ => None,
+        })
+    }
+
+    async fn record_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<(), AuthError> {
+        let until = Instant::now() + ttl;
+        self.state()
+            .rejected
+            .insert(key.to_owned(), (fingerprint.to_owned(), until));
+        Ok(())
+    }
+
+    async fn clear_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<(), AuthError> {
+        let mut state = self.state();
+        if state
+            .rejected
+            .get(key)
+            .is_some_and(|(f, _)| f == fingerprint)
+        {
+            state.rejected.remove(key);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -457,6 +562,7 @@ mod tests {
             generation,
             data: serde_json::Value::Null,
             expires_in: None,
+            credentials: None,
         }
     }
 

@@ -526,6 +526,7 @@ async fn sessions_numbered_while_the_store_is_down_stay_ordered() {
         generation: before - 1,
         data: serde_json::json!(0),
         expires_in: None,
+        credentials: None,
     };
     assert!(store.save(KEY, &stale, None).await.unwrap());
     c.invalidate(&s).await;
@@ -659,6 +660,7 @@ async fn a_stored_session_is_judged_by_the_store_clock() {
         generation: 7,
         data: serde_json::json!(7),
         expires_in: None,
+        credentials: None,
     };
     store
         .save(KEY, &stored, Some(Duration::from_secs(60)))

@@ -191,6 +191,7 @@ mod tests {
             generation,
             data: serde_json::json!({"user": 7}),
             expires_in: None,
+            credentials: None,
         }
     }
 

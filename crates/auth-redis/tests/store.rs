@@ -33,6 +33,7 @@ fn stored(generation: u64, token: &str) -> StoredSession {
         generation,
         data: serde_json::json!({"user_id": 42, "name": "fleet"}),
         expires_in: None,
+        credentials: None,
     }
 }
 

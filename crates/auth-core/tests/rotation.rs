@@ -1,0 +1,314 @@
+//! Credential rotation in the engine: the next login uses the new secret,
+//! the current session keeps serving, lockout state is kept, and clients
+//! sharing a store learn of the rotation through keyed fingerprints.
+//!
+//! Several clients sharing one `MemoryStore` stand for processes sharing a
+//! Redis store (auth-redis runs the same checks against a real server).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_core::reqwest::RequestBuilder;
+use auth_core::rotation::{RotateCredentials, SecretCell, credential_material};
+use auth_core::url::Url;
+use auth_core::{
+    AuthError, Authenticated, BackoffPolicy, Expiry, HttpClient, LockoutRule, MemoryStore,
+    NewSession, Provider, Session, TokenStore, async_trait,
+};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+
+/// The provider's side: the one password it accepts now.
+#[derive(Debug)]
+struct Account {
+    password: Mutex<String>,
+    logins: AtomicU64,
+    rejected: AtomicU64,
+    delay: Duration,
+}
+
+impl Account {
+    fn new(password: &str) -> Arc<Self> {
+        Self::slow(password, Duration::ZERO)
+    }
+
+    fn slow(password: &str, delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            password: Mutex::new(password.to_owned()),
+            logins: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            delay,
+        })
+    }
+
+    fn change_password(&self, password: &str) {
+        *self.password.lock().unwrap() = password.to_owned();
+    }
+
+    fn logins(&self) -> u64 {
+        self.logins.load(Ordering::SeqCst)
+    }
+
+    fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct PasswordProvider {
+    account: Arc<Account>,
+    password: SecretCell<SecretString>,
+    lockout: Option<LockoutRule>,
+    base: Url,
+}
+
+impl PasswordProvider {
+    fn new(account: &Arc<Account>, password: &str) -> Self {
+        Self {
+            account: Arc::clone(account),
+            password: SecretCell::new(SecretString::from(password.to_owned())),
+            lockout: None,
+            base: Url::parse("http://127.0.0.1/").unwrap(),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for PasswordProvider {
+    type Data = ();
+
+    fn name(&self) -> &'static str {
+        "rotor"
+    }
+
+    fn cache_key(&self) -> String {
+        "rotor:http://127.0.0.1/:alice".into()
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
+        let password = self.password.current();
+        tokio::time::sleep(self.account.delay).await;
+        if *self.account.password.lock().unwrap() != password.expose_secret() {
+            self.account.rejected.fetch_add(1, Ordering::SeqCst);
+            return Err(AuthError::InvalidCredentials {
+                provider: "rotor",
+                message: "wrong password".into(),
+                source: None,
+            });
+        }
+        let n = self.account.logins.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(NewSession::new(
+            SecretString::from(format!("tok-{n}")),
+            Expiry::UntilRejected,
+            (),
+        ))
+    }
+
+    fn authorize(&self, session: &Session<()>, request: RequestBuilder) -> RequestBuilder {
+        request.bearer_auth(session.token().expose_secret())
+    }
+
+    fn lockout_rule(&self) -> Option<LockoutRule> {
+        self.lockout
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        Some(credential_material(&[&self.password.current()]))
+    }
+}
+
+impl RotateCredentials for PasswordProvider {
+    type Secrets = SecretString;
+
+    fn replace_secrets(&self, password: SecretString) -> Result<(), AuthError> {
+        if password.expose_secret().is_empty() {
+            return Err(AuthError::Config("the new password is empty".into()));
+        }
+        self.password.replace(password);
+        Ok(())
+    }
+}
+
+fn client(provider: PasswordProvider, store: &Arc<MemoryStore>) -> Authenticated<PasswordProvider> {
+    Authenticated::builder(provider)
+        .store(Arc::clone(store) as Arc<dyn TokenStore>)
+        .min_login_interval(Duration::ZERO)
+        .lock_poll_interval(Duration::from_millis(5))
+        // The tests look at which logins go out, not at the pauses between.
+        .backoff(BackoffPolicy::none())
+        .build()
+        .unwrap()
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_login_uses_the_new_secret_and_the_session_keeps_serving() {
+    let account = Account::new("old-pass");
+    let store = Arc::new(MemoryStore::new());
+    let client = client(PasswordProvider::new(&account, "old-pass"), &store);
+    let first = client.session().await.unwrap();
+
+    account.change_password("new-pass");
+    client.rotate_credentials(secret("new-pass")).await.unwrap();
+    // Still the session the old secret obtained: no login, no disturbance.
+    let same = client.session().await.unwrap();
+    assert_eq!(same.generation(), first.generation());
+    assert_eq!(account.logins(), 1);
+
+    // Rejected: the re-login uses the new secret, first time.
+    client.invalidate(&same).await;
+    let next = client.session().await.unwrap();
+    assert!(next.generation() > first.generation());
+    assert_eq!(account.logins(), 2);
+    assert_eq!(account.rejected(), 0);
+    let stats = client.stats();
+    assert_eq!((stats.rotations, stats.failed_logins), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_new_secret_is_refused_before_the_provider_sees_it() {
+    let account = Account::new("p0");
+    let store = Arc::new(MemoryStore::new());
+    let client = client(PasswordProvider::new(&account, "p0"), &store);
+    let error = client
+        .rotate_credentials(secret(""))
+        .await
+        .expect_err("an empty password is refused");
+    assert!(matches!(error, AuthError::Config(_)), "{error}");
+    // Nothing was replaced: the old secret still logs in.
+    client.session().await.unwrap();
+    assert_eq!(client.stats().rotations, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_processes_do_not_spend_the_lockout_budget() {
+    let account = Account::new("p0");
+    let store = Arc::new(MemoryStore::new());
+    let lockout = Some(LockoutRule::new(5, Duration::from_secs(900)));
+    let make = |password: &str| {
+        let mut provider = PasswordProvider::new(&account, password);
+        provider.lockout = lockout;
+        client(provider, &store)
+    };
+    let (a, b, c) = (make("p0"), make("p0"), make("p0"));
+    let session = a.session().await.unwrap();
+
+    // The password changes at the provider; the fleet's session dies.
+    account.change_password("p1");
+    a.invalidate(&session).await;
+
+    // A tries the old secret once: the provider rejects it.
+    let error = a.session().await.unwrap_err();
+    assert!(error.is_invalid_credentials(), "{error}");
+    assert_eq!(account.rejected(), 1);
+
+    // B holds the same old secret: it learns from the store and does not try.
+    b.invalidate(&session).await;
+    let error = b.session().await.unwrap_err();
+    assert!(
+        matches!(error, AuthError::StaleCredentials { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("rotate_credentials"), "{error}");
+    assert_eq!(
+        account.rejected(),
+        1,
+        "B's stale secret never reached the provider"
+    );
+    assert_eq!(b.stats().stale_credentials_refused, 1);
+
+    // The failure A spent stays counted after rotation (the provider counted it).
+    c.rotate_credentials(secret("p1")).await.unwrap();
+    let failures = store
+        .failures(c.cache_key(), Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(failures.count, 1);
+
+    // C, rotated, logs in; B adopts C's session instead of failing, and
+    // notes that the secret changed elsewhere.
+    c.invalidate(&session).await;
+    let fresh = c.session().await.unwrap();
+    let adopted = b.session().await.unwrap();
+    assert_eq!(adopted.generation(), fresh.generation());
+    assert!(adopted.is_adopted());
+    assert_eq!(b.stats().credentials_changed_elsewhere, 1);
+    assert_eq!(account.rejected(), 1);
+
+    // The stored session carries a keyed fingerprint: not the secret, not a
+    // plain hash of it.
+    let stored = store.load(c.cache_key()).await.unwrap().unwrap();
+    let fingerprint = stored.credentials.expect("a fingerprint is stored");
+    assert_eq!(fingerprint.len(), 32);
+    assert!(!fingerprint.contains("p1"));
+    let material = credential_material(&[&secret("p1")]);
+    let expected = store.credential_fingerprint(c.cache_key(), material.expose_secret());
+    assert_eq!(Some(fingerprint), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_lifts_the_stop_after_repeated_rejections() {
+    let account = Account::new("right");
+    let store = Arc::new(MemoryStore::new());
+    let client = client(PasswordProvider::new(&account, "wrong"), &store);
+    let mut last = None;
+    for _ in 0..6 {
+        let error = client.session().await.unwrap_err();
+        let blocked = matches!(error, AuthError::CredentialsBlocked { .. });
+        last = Some(error);
+        if blocked {
+            break;
+        }
+    }
+    assert!(
+        matches!(last, Some(AuthError::CredentialsBlocked { .. })),
+        "{last:?}"
+    );
+    client.rotate_credentials(secret("right")).await.unwrap();
+    client.session().await.unwrap();
+    assert_eq!(account.logins(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_back_to_a_rejected_secret_is_an_explicit_choice() {
+    let account = Account::new("p1");
+    let store = Arc::new(MemoryStore::new());
+    let a = client(PasswordProvider::new(&account, "p0"), &store);
+    let b = client(PasswordProvider::new(&account, "p0"), &store);
+    assert!(a.session().await.unwrap_err().is_invalid_credentials());
+    assert!(matches!(
+        b.session().await.unwrap_err(),
+        AuthError::StaleCredentials { .. }
+    ));
+    // The provider's password is set back to p0, and B is told so: B tries.
+    account.change_password("p0");
+    b.rotate_credentials(secret("p0")).await.unwrap();
+    b.session().await.unwrap();
+    assert_eq!(account.logins(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_during_a_login_leaves_the_sessions_secret_unknown() {
+    let account = Account::slow("p0", Duration::from_millis(300));
+    let store = Arc::new(MemoryStore::new());
+    let client = client(PasswordProvider::new(&account, "p0"), &store);
+    let login = tokio::spawn({
+        let client = client.clone();
+        async move { client.session().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.rotate_credentials(secret("p1")).await.unwrap();
+    login.await.unwrap().unwrap();
+    let stored = store.load(client.cache_key()).await.unwrap().unwrap();
+    assert_eq!(
+        stored.credentials, None,
+        "the login read the old secret; the fingerprint taken after it is the new one"
+    );
+}
