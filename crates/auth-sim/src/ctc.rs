@@ -177,6 +177,10 @@ struct Issued {
 #[derive(Debug)]
 struct CtcState {
     config: CtcSimConfig,
+    /// The accounts and application keys accepted now (changed by
+    /// [`CtcSim::set_password`] and [`CtcSim::set_app_keys`]).
+    accounts: Mutex<Vec<CtcAccount>>,
+    app_keys: Mutex<Vec<String>>,
     tokens: Mutex<HashMap<String, Issued>>,
     counters: Counters,
     reject_all: AtomicBool,
@@ -185,6 +189,14 @@ struct CtcState {
 }
 
 impl CtcState {
+    fn accounts(&self) -> std::sync::MutexGuard<'_, Vec<CtcAccount>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn app_keys(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.app_keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -239,6 +251,8 @@ impl CtcSim {
             ));
         }
         let state = Arc::new(CtcState {
+            accounts: Mutex::new(config.accounts.clone()),
+            app_keys: Mutex::new(config.app_keys.clone()),
             config,
             tokens: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -274,6 +288,25 @@ impl CtcSim {
     /// issued (a misbehaving server, to test the client's fair-usage guard).
     pub fn set_reject_all(&self, reject: bool) {
         self.state.reject_all.store(reject, Ordering::SeqCst);
+    }
+
+    /// Changes an account's password, as an administrator would: later
+    /// logins need the new one; issued tokens stay valid.
+    pub fn set_password(&self, username: &str, password: &str) {
+        if let Some(account) = self
+            .state
+            .accounts()
+            .iter_mut()
+            .find(|a| a.username == username)
+        {
+            account.password = password.to_owned();
+        }
+    }
+
+    /// Replaces the accepted application keys (a key rotation: list the old
+    /// and the new key while clients move over, then only the new one).
+    pub fn set_app_keys(&self, keys: &[&str]) {
+        *self.state.app_keys() = keys.iter().map(|k| (*k).to_owned()).collect();
     }
 
     /// Successful logouts so far.
@@ -315,7 +348,7 @@ fn check_app_key(state: &CtcState, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     match key {
-        Some(k) if state.config.app_keys.iter().any(|a| a == k) => None,
+        Some(k) if state.app_keys().iter().any(|a| a == k) => None,
         Some(_) => Some(error(
             StatusCode::FORBIDDEN,
             "INVALID_APPLICATION_KEY",
@@ -380,10 +413,10 @@ async fn login(
         );
     };
     let Some(account) = state
-        .config
-        .accounts
+        .accounts()
         .iter()
         .find(|a| &a.username == username && &a.password == password)
+        .cloned()
     else {
         state.counters.failed_login(username);
         return error(

@@ -315,6 +315,14 @@ impl ElectaSim {
         Ok(Self { sim, shared })
     }
 
+    /// Changes the application key of `cid` (as its administrator would):
+    /// later logins need the new one; issued tokens stay valid.
+    pub fn set_app_key(&self, cid: u64, app_key: &str) {
+        if let Some(account) = self.shared.lock().accounts.get_mut(&cid) {
+            account.app_key = app_key.to_owned();
+        }
+    }
+
     /// Whether API access of `cid` is locked now.
     pub fn is_locked(&self, cid: u64) -> bool {
         let now = Instant::now();

@@ -160,6 +160,8 @@ struct Issued {
 #[derive(Debug)]
 struct PlaspyState {
     config: PlaspySimConfig,
+    /// The accounts accepted now (changed by [`PlaspySim::set_api_key`]).
+    accounts: Mutex<Vec<PlaspyAccount>>,
     failure_status: StatusCode,
     tokens: Mutex<HashMap<String, Issued>>,
     counters: Counters,
@@ -177,6 +179,10 @@ struct Usage {
 }
 
 impl PlaspyState {
+    fn accounts(&self) -> std::sync::MutexGuard<'_, Vec<PlaspyAccount>> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Issued>> {
         self.tokens.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -234,6 +240,7 @@ impl PlaspySim {
             ));
         }
         let state = Arc::new(PlaspyState {
+            accounts: Mutex::new(config.accounts.clone()),
             config,
             failure_status,
             tokens: Mutex::new(HashMap::new()),
@@ -250,6 +257,19 @@ impl PlaspySim {
         let router = ServerClock::new(state.config.clock_offset).layer(router);
         let sim = SimHandle::start(router, "", Arc::clone(&state) as Arc<dyn SimState>).await?;
         Ok(Self { sim, state })
+    }
+
+    /// Changes an account's API key, as the user would in the web interface:
+    /// later token requests need the new one; issued tokens stay valid.
+    pub fn set_api_key(&self, user_name: &str, api_key: &str) {
+        if let Some(account) = self
+            .state
+            .accounts()
+            .iter_mut()
+            .find(|a| a.user_name.eq_ignore_ascii_case(user_name))
+        {
+            account.api_key = api_key.to_owned();
+        }
     }
 
     /// While set, API calls with a valid token answer `403` ("the user
@@ -481,10 +501,10 @@ async fn token(State(state): State<Arc<PlaspyState>>, headers: HeaderMap, body: 
         );
     };
     let Some(account) = state
-        .config
-        .accounts
+        .accounts()
         .iter()
         .find(|a| a.user_name.eq_ignore_ascii_case(user_name) && a.api_key == api_key)
+        .cloned()
     else {
         state.counters.failed_login(user_name);
         return json_text(

@@ -84,18 +84,52 @@ impl PasswordHeader {
     }
 }
 
-/// The secret a login uses.
+/// The secret a login uses: the account's password or a secure key (API
+/// key). Also what [`rotate_credentials`](auth_core::Authenticated::rotate_credentials)
+/// takes on a [`Cielo24Client`](crate::Cielo24Client): a client may move
+/// from its password to a secure key, or to a new one
+/// ([`Cielo24ClientExt::rotate_api_key`](crate::Cielo24ClientExt::rotate_api_key)
+/// does it in one call). `Debug` never shows the secret.
 #[derive(Debug, Clone)]
-pub(crate) enum Credential {
+#[non_exhaustive]
+pub enum Cielo24Credential {
+    /// The account's password.
     Password(SecretString),
+    /// A secure key, as `account/generate_api_key` returns it.
     SecureKey(SecretString),
 }
 
-impl Credential {
+impl Cielo24Credential {
     pub(crate) fn secret(&self) -> &SecretString {
         match self {
             Self::Password(s) | Self::SecureKey(s) => s,
         }
+    }
+
+    /// Checks the secret as the builder does.
+    pub(crate) fn check(self) -> Result<Self, AuthError> {
+        let secret = self.secret().expose_secret();
+        if secret.is_empty() {
+            return Err(AuthError::config(
+                "cielo24: the password or secure key is empty",
+            ));
+        }
+        if secret.chars().any(char::is_control) {
+            return Err(AuthError::config(
+                "cielo24: the password or secure key contains control characters",
+            ));
+        }
+        if let Self::SecureKey(key) = &self
+            && !key
+                .expose_secret()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-')
+        {
+            return Err(AuthError::config(
+                "cielo24: a secure key is a hex string (as generate_api_key returns it)",
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -229,8 +263,8 @@ impl Cielo24Builder {
             ));
         }
         let credential = match (self.password, self.secure_key) {
-            (Some(p), None) => Credential::Password(p),
-            (None, Some(k)) => Credential::SecureKey(k),
+            (Some(p), None) => Cielo24Credential::Password(p),
+            (None, Some(k)) => Cielo24Credential::SecureKey(k),
             (None, None) => {
                 return Err(AuthError::config(
                     "cielo24: a password or a secure key is required",
@@ -242,27 +276,7 @@ impl Cielo24Builder {
                 ));
             }
         };
-        let secret = credential.secret().expose_secret();
-        if secret.is_empty() {
-            return Err(AuthError::config(
-                "cielo24: the password or secure key is empty",
-            ));
-        }
-        if secret.chars().any(char::is_control) {
-            return Err(AuthError::config(
-                "cielo24: the password or secure key contains control characters",
-            ));
-        }
-        if let Credential::SecureKey(key) = &credential
-            && !key
-                .expose_secret()
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'-')
-        {
-            return Err(AuthError::config(
-                "cielo24: a secure key is a hex string (as generate_api_key returns it)",
-            ));
-        }
+        let credential = credential.check()?;
         if self.api_version == 0 {
             return Err(AuthError::config(
                 "cielo24: the API version must be positive",
@@ -288,7 +302,7 @@ impl Cielo24Builder {
         }
         Ok(Cielo24Provider {
             username,
-            credential,
+            credential: auth_core::SecretCell::new(credential),
             base_url,
             api_version: self.api_version.to_string(),
             placement: self.placement,

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::protocol::{self, ApiKeyResponse};
 use crate::provider::unparsable_success;
-use crate::{Cielo24Client, NAME};
+use crate::{Cielo24Client, Cielo24Credential, NAME};
 
 /// cielo24 calls on a [`Cielo24Client`].
 #[async_trait]
@@ -27,6 +27,15 @@ pub trait Cielo24ClientExt {
     /// usable with [`Cielo24Builder::secure_key`](crate::Cielo24Builder::secure_key) instead of the password.
     /// Without `force_new`, cielo24 returns the existing key if there is one.
     async fn generate_api_key(&self, force_new: bool) -> Result<SecretString, AuthError>;
+
+    /// Rotates this client onto a secure key in one call:
+    /// [`generate_api_key`](Self::generate_api_key)`(force_new)`, then
+    /// [`rotate_credentials`](auth_core::Authenticated::rotate_credentials)
+    /// with it. With `force_new`, cielo24 issues a new key (the old one
+    /// stops working for every process still holding it: rotate them with
+    /// the returned key). The current session keeps serving; the next
+    /// login uses the key.
+    async fn rotate_api_key(&self, force_new: bool) -> Result<SecretString, AuthError>;
 }
 
 async fn read_reply(
@@ -60,7 +69,7 @@ impl Cielo24ClientExt for Cielo24Client {
                 status,
                 &body,
                 "a JSON reply",
-                &self.provider().secrets(),
+                &[self.provider().credential().secret()],
             )
         })
     }
@@ -89,5 +98,12 @@ impl Cielo24ClientExt for Cielo24Client {
             });
         }
         Ok(SecretString::from(reply.api_key.trim().to_owned()))
+    }
+
+    async fn rotate_api_key(&self, force_new: bool) -> Result<SecretString, AuthError> {
+        let key = self.generate_api_key(force_new).await?;
+        self.rotate_credentials(Cielo24Credential::SecureKey(key.clone()))
+            .await?;
+        Ok(key)
     }
 }

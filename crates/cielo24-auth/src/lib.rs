@@ -10,8 +10,8 @@ mod provider;
 #[cfg(feature = "serde")]
 pub use config::Cielo24Settings;
 pub use config::{
-    Cielo24Builder, CredentialPlacement, DEFAULT_API_VERSION, DEFAULT_IDLE_TIMEOUT, LoginMethod,
-    PRODUCTION_URL, PasswordHeader, SANDBOX_URL,
+    Cielo24Builder, Cielo24Credential, CredentialPlacement, DEFAULT_API_VERSION,
+    DEFAULT_IDLE_TIMEOUT, LoginMethod, PRODUCTION_URL, PasswordHeader, SANDBOX_URL,
 };
 pub use error::{Cielo24Error, ErrorType};
 pub use ext::Cielo24ClientExt;

@@ -6,15 +6,19 @@ use std::time::Duration;
 use auth_core::http::{excerpt, looks_like_html, status_error, unexpected_body};
 use auth_core::reqwest::header::HeaderValue;
 use auth_core::reqwest::{RequestBuilder, StatusCode};
+use auth_core::rotation::{RotateCredentials, credential_material};
 use auth_core::{
-    AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session, async_trait,
+    AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, SecretCell, Session,
+    async_trait,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use url::Url;
 
-use crate::config::{Cielo24Builder, Credential, CredentialPlacement, LoginMethod, PasswordHeader};
+use crate::config::{
+    Cielo24Builder, Cielo24Credential, CredentialPlacement, LoginMethod, PasswordHeader,
+};
 use crate::protocol::{self, LoginResponse, TOKEN_PARAM, VERSION_PARAM};
 use crate::{Cielo24Client, ErrorType, NAME};
 
@@ -32,7 +36,8 @@ pub struct Cielo24Session {
 #[derive(Debug, Clone)]
 pub struct Cielo24Provider {
     pub(crate) username: String,
-    pub(crate) credential: Credential,
+    /// The secret: replaced by a credential rotation.
+    pub(crate) credential: SecretCell<Cielo24Credential>,
     pub(crate) base_url: Url,
     pub(crate) api_version: String,
     pub(crate) placement: CredentialPlacement,
@@ -118,8 +123,9 @@ impl Cielo24Provider {
         ))
     }
 
-    pub(crate) fn secrets(&self) -> [&SecretString; 1] {
-        [self.credential.secret()]
+    /// The current credential (a login holds on to one for its duration).
+    pub(crate) fn credential(&self) -> Arc<Cielo24Credential> {
+        self.credential.current()
     }
 
     /// Maps a non-success reply of any call. `at_login` turns the
@@ -133,7 +139,7 @@ impl Cielo24Provider {
     ) -> AuthError {
         if status == StatusCode::BAD_REQUEST {
             if let Some(mut e) = protocol::parse_error(body) {
-                e.comment = excerpt(e.comment.as_bytes(), &self.secrets());
+                e.comment = excerpt(e.comment.as_bytes(), &[self.credential().secret()]);
                 let message = e.comment.clone();
                 let credential_error = matches!(
                     e.error_type,
@@ -159,7 +165,7 @@ impl Cielo24Provider {
                 status,
                 body,
                 "a cielo24 error reply {\"ErrorType\":..,\"ErrorComment\":..}",
-                &self.secrets(),
+                &[self.credential().secret()],
             );
         }
         if at_login && status == StatusCode::UNAUTHORIZED {
@@ -169,7 +175,7 @@ impl Cielo24Provider {
                 source: None,
             };
         }
-        status_error(NAME, status, headers, body, &self.secrets())
+        status_error(NAME, status, headers, body, &[self.credential().secret()])
     }
 }
 
@@ -198,14 +204,15 @@ impl Cielo24Provider {
     /// the JSON body `{"username":..,"password":..}` or
     /// `{"username":..,"securekey":..}`; the reply is read as for `GET`.
     async fn login_post(&self, http: &HttpClient) -> Result<NewSession<Cielo24Session>, AuthError> {
-        let secret = self.credential.secret().expose_secret();
-        let body = match self.credential {
-            Credential::Password(_) => protocol::LoginBody {
+        let credential = self.credential();
+        let secret = credential.secret().expose_secret();
+        let body = match *credential {
+            Cielo24Credential::Password(_) => protocol::LoginBody {
                 username: &self.username,
                 password: Some(secret),
                 securekey: None,
             },
-            Credential::SecureKey(_) => protocol::LoginBody {
+            Cielo24Credential::SecureKey(_) => protocol::LoginBody {
                 username: &self.username,
                 password: None,
                 securekey: Some(secret),
@@ -258,12 +265,13 @@ impl Provider for Cielo24Provider {
             .client()
             .get(self.endpoint(protocol::LOGIN_PATH)?)
             .query(&[(VERSION_PARAM, self.api_version.as_str())]);
-        let secret = self.credential.secret().expose_secret();
+        let credential = self.credential();
+        let secret = credential.secret().expose_secret();
         request = match self.placement {
             CredentialPlacement::Headers => {
-                let name = match self.credential {
-                    Credential::Password(_) => self.password_header.name(),
-                    Credential::SecureKey(_) => "x-auth-securekey",
+                let name = match *credential {
+                    Cielo24Credential::Password(_) => self.password_header.name(),
+                    Cielo24Credential::SecureKey(_) => "x-auth-securekey",
                 };
                 request
                     .header(
@@ -275,9 +283,9 @@ impl Provider for Cielo24Provider {
                     .header(name, sensitive(secret)?)
             }
             CredentialPlacement::Query => {
-                let name = match self.credential {
-                    Credential::Password(_) => "password",
-                    Credential::SecureKey(_) => "securekey",
+                let name = match *credential {
+                    Cielo24Credential::Password(_) => "password",
+                    Cielo24Credential::SecureKey(_) => "securekey",
                 };
                 request.query(&[("username", self.username.as_str()), (name, secret)])
             }
@@ -345,5 +353,27 @@ impl Provider for Cielo24Provider {
             || (status == StatusCode::BAD_REQUEST
                 && protocol::parse_error(body)
                     .is_some_and(|e| e.error_type == ErrorType::BadApiToken))
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        let credential = self.credential();
+        // The kind is part of it: a password and a key with the same text
+        // are two different secrets.
+        let kind = SecretString::from(match *credential {
+            Cielo24Credential::Password(_) => "password",
+            Cielo24Credential::SecureKey(_) => "securekey",
+        });
+        Some(credential_material(&[&kind, credential.secret()]))
+    }
+}
+
+impl RotateCredentials for Cielo24Provider {
+    /// The new password or secure key; the user name identifies the account
+    /// and is never rotated.
+    type Secrets = Cielo24Credential;
+
+    fn replace_secrets(&self, credential: Cielo24Credential) -> Result<(), AuthError> {
+        self.credential.replace(credential.check()?);
+        Ok(())
     }
 }

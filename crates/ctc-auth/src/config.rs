@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use auth_core::AuthError;
+use auth_core::{AuthError, SecretCell};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -86,9 +86,8 @@ pub enum TokenPlacement {
 #[derive(Clone)]
 pub(crate) struct CtcConfig {
     pub(crate) username: String,
-    pub(crate) password: SecretString,
-    pub(crate) app_key: SecretString,
-    pub(crate) app_key_header: HeaderValue,
+    /// The secret fields: replaced by a credential rotation.
+    pub(crate) keys: SecretCell<CtcKeys>,
     pub(crate) instance: Instance,
     pub(crate) base_url: Url,
     pub(crate) token_placement: TokenPlacement,
@@ -102,6 +101,90 @@ impl fmt::Debug for CtcConfig {
             .field("app_key", &"[REDACTED]")
             .field("base_url", &self.base_url.as_str())
             .field("token_placement", &self.token_placement)
+            .finish()
+    }
+}
+
+/// The secret fields of a CTC account, checked.
+pub(crate) struct CtcKeys {
+    pub(crate) password: SecretString,
+    pub(crate) app_key: SecretString,
+    pub(crate) app_key_header: HeaderValue,
+}
+
+impl CtcKeys {
+    pub(crate) fn new(password: SecretString, app_key: SecretString) -> Result<Self, AuthError> {
+        if password.expose_secret().is_empty() {
+            return Err(AuthError::config("CTC password is required"));
+        }
+        if app_key.expose_secret().trim().is_empty() {
+            return Err(AuthError::config(
+                "CTC application key (calamp-services-app) is required",
+            ));
+        }
+        let mut app_key_header =
+            HeaderValue::from_str(app_key.expose_secret().trim()).map_err(|_| {
+                AuthError::config(
+                    "the CTC application key contains characters not allowed in an HTTP header",
+                )
+            })?;
+        app_key_header.set_sensitive(true);
+        Ok(Self {
+            password,
+            app_key,
+            app_key_header,
+        })
+    }
+
+    /// The secrets a reply or error must never show.
+    pub(crate) fn secrets(&self) -> [&SecretString; 2] {
+        [&self.password, &self.app_key]
+    }
+}
+
+/// New secrets for [`rotate_credentials`](auth_core::Authenticated::rotate_credentials)
+/// on a [`CtcClient`](crate::CtcClient): the password, the application key,
+/// or both. A field not given keeps its current value; the user name and
+/// instance identify the account and are never rotated.
+///
+/// ```
+/// use ctc_auth::{CtcSecrets, SecretString};
+///
+/// let secrets = CtcSecrets::new().password(SecretString::from("n3w-Passw0rd!"));
+/// # let _ = secrets;
+/// ```
+#[derive(Default)]
+#[must_use]
+#[non_exhaustive]
+pub struct CtcSecrets {
+    pub(crate) password: Option<SecretString>,
+    pub(crate) app_key: Option<SecretString>,
+}
+
+impl CtcSecrets {
+    /// Nothing replaced yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The new password.
+    pub fn password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The new application key (`calamp-services-app`).
+    pub fn app_key(mut self, app_key: impl Into<SecretString>) -> Self {
+        self.app_key = Some(app_key.into());
+        self
+    }
+}
+
+impl fmt::Debug for CtcSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CtcSecrets")
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("app_key", &self.app_key.as_ref().map(|_| "[REDACTED]"))
             .finish()
     }
 }
@@ -172,21 +255,11 @@ impl CtcBuilder {
             .ok_or_else(|| AuthError::config("CTC username is required"))?;
         let password = self
             .password
-            .filter(|p| !p.expose_secret().is_empty())
             .ok_or_else(|| AuthError::config("CTC password is required"))?;
-        let app_key = self
-            .app_key
-            .filter(|k| !k.expose_secret().trim().is_empty())
-            .ok_or_else(|| {
-                AuthError::config("CTC application key (calamp-services-app) is required")
-            })?;
-        let mut app_key_header =
-            HeaderValue::from_str(app_key.expose_secret().trim()).map_err(|_| {
-                AuthError::config(
-                    "the CTC application key contains characters not allowed in an HTTP header",
-                )
-            })?;
-        app_key_header.set_sensitive(true);
+        let app_key = self.app_key.ok_or_else(|| {
+            AuthError::config("CTC application key (calamp-services-app) is required")
+        })?;
+        let keys = CtcKeys::new(password, app_key)?;
         let instance = self.instance.ok_or_else(|| {
             AuthError::config(
                 "CTC instance is required: Instance::Us, Instance::Eu or Instance::Custom",
@@ -207,9 +280,7 @@ impl CtcBuilder {
         let base_url = auth_core::http::as_directory(base_url);
         Ok(crate::CtcProvider::from_config(CtcConfig {
             username,
-            password,
-            app_key,
-            app_key_header,
+            keys: SecretCell::new(keys),
             instance,
             base_url,
             token_placement: self.token_placement,

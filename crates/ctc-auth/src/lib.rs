@@ -9,7 +9,7 @@ mod provider;
 
 #[cfg(feature = "serde")]
 pub use config::CtcSettings;
-pub use config::{CtcBuilder, EU_BASE_URL, Instance, TokenPlacement, US_BASE_URL};
+pub use config::{CtcBuilder, CtcSecrets, EU_BASE_URL, Instance, TokenPlacement, US_BASE_URL};
 pub use error::CtcApiError;
 pub use ext::CtcClientExt;
 pub use protocol::{AUTH_TOKEN_COOKIE, CtcLogin};

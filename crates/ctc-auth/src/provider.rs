@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
+use std::sync::Arc;
+
+use auth_core::rotation::{RotateCredentials, credential_material};
 use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 use chrono::Utc;
 use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
-use crate::config::CtcConfig;
+use crate::config::{CtcConfig, CtcKeys, CtcSecrets};
 use crate::protocol::{self, AUTH_TOKEN_COOKIE, CtcLogin};
 use crate::{
     ACCEPT_JSON, APP_KEY_HEADER, CtcApiError, CtcBuilder, CtcClient, Instance, LOGIN_PATH,
@@ -85,7 +88,8 @@ impl CtcProvider {
         if !status.is_success() {
             return Err(self.error_for(status, headers, body));
         }
-        let secrets = self.secrets();
+        let keys = self.keys();
+        let secrets = keys.secrets();
         let cookie = protocol::auth_token_cookie(headers);
         let mut user = login_summary(status, body, cookie.is_some(), &secrets)?;
         let Some((token, cookie_expires)) = cookie else {
@@ -110,7 +114,7 @@ impl CtcProvider {
         let token_secret = SecretString::from(token.clone());
         let dropped = auth_core::http::drop_echoed_secrets(
             &mut user,
-            &[&self.config.password, &self.config.app_key, &token_secret],
+            &[&keys.password, &keys.app_key, &token_secret],
         );
         if dropped > 0 {
             tracing::debug!(
@@ -146,15 +150,16 @@ impl CtcProvider {
         .with_server_date(server_date))
     }
 
-    fn secrets(&self) -> [&SecretString; 2] {
-        [&self.config.password, &self.config.app_key]
+    /// The current secret fields (a rotation replaces them as a whole).
+    fn keys(&self) -> Arc<CtcKeys> {
+        self.config.keys.current()
     }
 
     /// The `calamp-services-app` header every CTC request carries, and the
     /// `Accept` of requests the engine does not send (login, logout).
-    fn base_headers(&self, request: RequestBuilder) -> RequestBuilder {
+    fn base_headers(keys: &CtcKeys, request: RequestBuilder) -> RequestBuilder {
         request
-            .header(APP_KEY_HEADER, self.config.app_key_header.clone())
+            .header(APP_KEY_HEADER, keys.app_key_header.clone())
             .header(ACCEPT, ACCEPT_JSON)
     }
 
@@ -185,7 +190,8 @@ impl CtcProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> AuthError {
-        let secrets = self.secrets();
+        let keys = self.keys();
+        let secrets = keys.secrets();
         match error_fields_redacted(body, &secrets) {
             Some((code, message)) if status != StatusCode::TOO_MANY_REQUESTS => {
                 self.typed_api_error(status, code, message)
@@ -216,7 +222,8 @@ impl CtcProvider {
 
     /// Maps a non-success login or logout answer to a typed error.
     fn error_for(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> AuthError {
-        let secrets = self.secrets();
+        let keys = self.keys();
+        let secrets = keys.secrets();
         if status == StatusCode::TOO_MANY_REQUESTS {
             return status_error(NAME, status, headers, body, &secrets);
         }
@@ -344,11 +351,13 @@ impl Provider for CtcProvider {
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<CtcLogin>, AuthError> {
         let url = self.endpoint(LOGIN_PATH)?;
+        // One set of secrets for the whole login, whatever a rotation does.
+        let keys = self.keys();
         let form = [
             ("username", self.config.username.as_str()),
-            ("password", self.config.password.expose_secret()),
+            ("password", keys.password.expose_secret()),
         ];
-        let request = self.base_headers(http.client().post(url)).form(&form);
+        let request = Self::base_headers(&keys, http.client().post(url)).form(&form);
         let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         self.parse_login_response(status, &headers, &body)
     }
@@ -359,7 +368,10 @@ impl Provider for CtcProvider {
         session: &Session<CtcLogin>,
     ) -> Result<(), AuthError> {
         let url = self.endpoint(LOGOUT_PATH)?;
-        let request = self.with_token(session.token(), self.base_headers(http.client().post(url)));
+        let request = self.with_token(
+            session.token(),
+            Self::base_headers(&self.keys(), http.client().post(url)),
+        );
         let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         // 401: the token is already invalid, which is what logout wants.
         if status.is_success() || status == StatusCode::UNAUTHORIZED {
@@ -378,7 +390,28 @@ impl Provider for CtcProvider {
     }
 
     fn authorize(&self, session: &Session<CtcLogin>, request: RequestBuilder) -> RequestBuilder {
-        let request = request.header(APP_KEY_HEADER, self.config.app_key_header.clone());
+        let request = request.header(APP_KEY_HEADER, self.keys().app_key_header.clone());
         self.with_token(session.token(), request)
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        let keys = self.keys();
+        Some(credential_material(&keys.secrets()))
+    }
+}
+
+impl RotateCredentials for CtcProvider {
+    type Secrets = CtcSecrets;
+
+    /// Checks the new fields as [`CtcBuilder::build`] does; fields not
+    /// given keep their value.
+    fn replace_secrets(&self, secrets: CtcSecrets) -> Result<(), AuthError> {
+        let current = self.keys();
+        let keys = CtcKeys::new(
+            secrets.password.unwrap_or_else(|| current.password.clone()),
+            secrets.app_key.unwrap_or_else(|| current.app_key.clone()),
+        )?;
+        self.config.keys.replace(keys);
+        Ok(())
     }
 }

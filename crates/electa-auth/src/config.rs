@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use auth_core::http::check_base_url;
-use auth_core::{AuthError, LockoutRule};
+use auth_core::{AuthError, LockoutRule, SecretCell};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -167,16 +167,10 @@ impl ElectaBuilder {
                 "electa: the account id (CID) must be positive",
             ));
         }
-        let app_key = self
-            .app_key
-            .ok_or_else(|| AuthError::config("electa: the application key is required"))?;
-        let key = app_key.expose_secret();
-        if key.chars().count() != APP_KEY_LEN || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(AuthError::config(format!(
-                "electa: the application key must be {APP_KEY_LEN} letters and digits (got {} characters)",
-                key.chars().count()
-            )));
-        }
+        let app_key = check_app_key(
+            self.app_key
+                .ok_or_else(|| AuthError::config("electa: the application key is required"))?,
+        )?;
         let token_param = self.token_param.trim().to_owned();
         if token_param.is_empty()
             || token_param
@@ -206,7 +200,7 @@ impl ElectaBuilder {
         Ok(ElectaProvider {
             api_url,
             cid,
-            app_key,
+            app_key: SecretCell::new(app_key),
             method: self.method,
             token_param,
             token_lifetime: self.token_lifetime,
@@ -214,6 +208,18 @@ impl ElectaBuilder {
             rule: LockoutRule::new(self.max_failures, self.lockout_window),
         })
     }
+}
+
+/// An application key Electa can accept: 32 letters and digits.
+pub(crate) fn check_app_key(app_key: SecretString) -> Result<SecretString, AuthError> {
+    let key = app_key.expose_secret();
+    if key.chars().count() != APP_KEY_LEN || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(AuthError::config(format!(
+            "electa: the application key must be {APP_KEY_LEN} letters and digits (got {} characters)",
+            key.chars().count()
+        )));
+    }
+    Ok(app_key)
 }
 
 // ---------------------------------------------------------------- settings (feature `serde`)

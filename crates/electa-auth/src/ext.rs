@@ -35,7 +35,7 @@ impl ElectaClientExt for ElectaClient {
                 status,
                 &headers,
                 &body,
-                &[&provider.app_key],
+                &[&*provider.app_key.current()],
             ));
         }
         let reply = protocol::parse_reply(&body).map_err(|e| unexpected(status, &e))?;

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use auth_core::http::{excerpt, status_error};
 use auth_core::reqwest::{RequestBuilder, StatusCode};
+use auth_core::rotation::{RotateCredentials, credential_material};
 use auth_core::{
     AuthError, Authenticated, Expiry, HttpClient, LockoutRule, NewSession, Provider, RefreshPolicy,
-    Rejection, Session, async_trait,
+    Rejection, SecretCell, Session, async_trait,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Method;
+use crate::config::{Method, check_app_key};
 use crate::protocol::{self, Reply, ReplyError};
 use crate::rules::RejectionRules;
 use crate::{ElectaBuilder, ElectaClient, ElectaError, ElectaErrorKind, NAME};
@@ -33,7 +34,8 @@ pub struct ElectaSession {
 pub struct ElectaProvider {
     pub(crate) api_url: Url,
     pub(crate) cid: u64,
-    pub(crate) app_key: SecretString,
+    /// The secret field: replaced by a credential rotation.
+    pub(crate) app_key: SecretCell<SecretString>,
     pub(crate) method: Method,
     pub(crate) token_param: String,
     pub(crate) token_lifetime: Duration,
@@ -94,7 +96,13 @@ impl ElectaProvider {
         body: &[u8],
     ) -> Result<NewSession<ElectaSession>, AuthError> {
         if !status.is_success() {
-            return Err(status_error(NAME, status, headers, body, &[&self.app_key]));
+            return Err(status_error(
+                NAME,
+                status,
+                headers,
+                body,
+                &[&*self.app_key.current()],
+            ));
         }
         let reply = protocol::parse_login_reply(body).map_err(|e| unexpected(status, &e))?;
         if reply.code != 0 {
@@ -122,7 +130,7 @@ impl ElectaProvider {
     /// Maps a reply with a non-zero code to an error.
     pub(crate) fn reply_error(&self, reply: &Reply) -> AuthError {
         let kind = ElectaErrorKind::classify(&reply.data);
-        let message = excerpt(reply.data.as_bytes(), &[&self.app_key]);
+        let message = excerpt(reply.data.as_bytes(), &[&*self.app_key.current()]);
         let typed = ElectaError {
             code: reply.code,
             message: message.clone(),
@@ -175,9 +183,10 @@ impl Provider for ElectaProvider {
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<ElectaSession>, AuthError> {
         let cid = self.cid.to_string();
+        let app_key = self.app_key.current();
         let params = [
             (protocol::CID_PARAM, cid.as_str()),
-            (protocol::APP_KEY_PARAM, self.app_key.expose_secret()),
+            (protocol::APP_KEY_PARAM, app_key.expose_secret()),
             (protocol::RESULT_PARAM, protocol::RESULT_XML),
         ];
         let request = match self.method {
@@ -227,5 +236,20 @@ impl Provider for ElectaProvider {
     /// (plus up to 30 s of jitter) before the 20 minutes are up.
     fn refresh_policy(&self) -> RefreshPolicy {
         RefreshPolicy::new(Duration::from_secs(120), Duration::from_secs(30))
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        Some(credential_material(&[&*self.app_key.current()]))
+    }
+}
+
+impl RotateCredentials for ElectaProvider {
+    /// The new application key; the CID identifies the account and is never
+    /// rotated. Failed logins stay counted against Electa's lockout.
+    type Secrets = SecretString;
+
+    fn replace_secrets(&self, app_key: SecretString) -> Result<(), AuthError> {
+        self.app_key.replace(check_app_key(app_key)?);
+        Ok(())
     }
 }

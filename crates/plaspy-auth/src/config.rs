@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use auth_core::AuthError;
+use auth_core::{AuthError, SecretCell};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -20,7 +20,8 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 #[derive(Clone)]
 pub(crate) struct PlaspyConfig {
     pub(crate) user_name: String,
-    pub(crate) api_key: SecretString,
+    /// The secret field: replaced by a credential rotation.
+    pub(crate) api_key: SecretCell<SecretString>,
     pub(crate) base_url: Url,
     pub(crate) default_lifetime: Duration,
 }
@@ -34,6 +35,13 @@ impl fmt::Debug for PlaspyConfig {
             .field("default_lifetime", &self.default_lifetime)
             .finish()
     }
+}
+
+/// An API key that can be sent: not blank.
+pub(crate) fn check_api_key(api_key: Option<SecretString>) -> Result<SecretString, AuthError> {
+    api_key
+        .filter(|k| !k.expose_secret().trim().is_empty())
+        .ok_or_else(|| AuthError::config("Plaspy apiKey is required"))
 }
 
 /// Builds a [`PlaspyProvider`](crate::PlaspyProvider);
@@ -92,10 +100,7 @@ impl PlaspyBuilder {
             .user_name
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| AuthError::config("Plaspy userName is required"))?;
-        let api_key = self
-            .api_key
-            .filter(|k| !k.expose_secret().trim().is_empty())
-            .ok_or_else(|| AuthError::config("Plaspy apiKey is required"))?;
+        let api_key = check_api_key(self.api_key)?;
         let base_url = match self.base_url {
             Some(url) => url,
             None => Url::parse(DEFAULT_BASE_URL).expect("constant URL"),
@@ -120,7 +125,7 @@ impl PlaspyBuilder {
         }
         Ok(crate::PlaspyProvider::from_config(PlaspyConfig {
             user_name,
-            api_key,
+            api_key: SecretCell::new(api_key),
             base_url,
             default_lifetime,
         }))

@@ -107,7 +107,8 @@ impl PlaspyProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<PlaspyReply, AuthError> {
-        let secrets = [&self.config.api_key];
+        let api_key = self.config.api_key.current();
+        let secrets = [&*api_key];
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(status_error(NAME, status, headers, body, &secrets));
         }
@@ -157,7 +158,9 @@ impl PlaspyProvider {
 
     fn call_error(&self, status: StatusCode, headers: &HeaderMap, e: Envelope) -> AuthError {
         let message = match e.error.as_deref() {
-            Some(t) if !t.trim().is_empty() => excerpt(t.as_bytes(), &[&self.config.api_key]),
+            Some(t) if !t.trim().is_empty() => {
+                excerpt(t.as_bytes(), &[&*self.config.api_key.current()])
+            }
             _ => "the server gave no reason".to_owned(),
         };
         let typed = PlaspyCallError {

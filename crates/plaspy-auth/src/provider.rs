@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::http::{excerpt, looks_like_html, parse_json, status_error, unexpected_body};
+use auth_core::rotation::{RotateCredentials, credential_material};
 use auth_core::{AuthError, Authenticated, Expiry, HttpClient, NewSession, Provider, Session};
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use url::Url;
 
-use crate::config::PlaspyConfig;
+use crate::config::{PlaspyConfig, check_api_key};
 use crate::protocol::{self, ExpirySource, PlaspyLogin, TokenRequest, TokenResponse};
 use crate::{NAME, PlaspyApiError, PlaspyBuilder, PlaspyClient, TOKEN_PATH};
 
@@ -78,7 +79,8 @@ impl PlaspyProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<NewSession<PlaspyLogin>, AuthError> {
-        let secrets = [&self.config.api_key];
+        let api_key = self.config.api_key.current();
+        let secrets = [&*api_key];
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(status_error(NAME, status, headers, body, &secrets));
         }
@@ -146,9 +148,9 @@ impl PlaspyProvider {
         // A reply field that echoes the key or the token is dropped before
         // anything reads (or logs) it.
         let token_secret = SecretString::from(token.clone());
-        let expires = answer.expires.filter(|text| {
-            !auth_core::http::echoes_secret(text, &[&self.config.api_key, &token_secret])
-        });
+        let expires = answer
+            .expires
+            .filter(|text| !auth_core::http::echoes_secret(text, &[&*api_key, &token_secret]));
         // `expires` and the JWT's `exp` are on the server's clock.
         let server_date = auth_core::http::server_date(headers);
         let login = self.expiry_of(&token, expires.as_deref(), server_date);
@@ -161,7 +163,9 @@ impl PlaspyProvider {
     /// A `{"success":false}` answer (or a problem-details one) as an error.
     fn failure(&self, status: StatusCode, text: Option<&str>) -> AuthError {
         let message = match text {
-            Some(t) if !t.trim().is_empty() => excerpt(t.as_bytes(), &[&self.config.api_key]),
+            Some(t) if !t.trim().is_empty() => {
+                excerpt(t.as_bytes(), &[&*self.config.api_key.current()])
+            }
             _ => "the server gave no reason".to_owned(),
         };
         let typed = Arc::new(PlaspyApiError {
@@ -271,9 +275,10 @@ impl Provider for PlaspyProvider {
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<PlaspyLogin>, AuthError> {
         let url = self.endpoint(TOKEN_PATH)?;
+        let api_key = self.config.api_key.current();
         let body = TokenRequest {
             user_name: &self.config.user_name,
-            api_key: self.config.api_key.expose_secret(),
+            api_key: api_key.expose_secret(),
         };
         let request = http
             .client()
@@ -297,5 +302,20 @@ impl Provider for PlaspyProvider {
             // 401, never a panic.
             Err(_) => request,
         }
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        Some(credential_material(&[&*self.config.api_key.current()]))
+    }
+}
+
+impl RotateCredentials for PlaspyProvider {
+    /// The new API key; the user name identifies the account and is never
+    /// rotated.
+    type Secrets = SecretString;
+
+    fn replace_secrets(&self, api_key: SecretString) -> Result<(), AuthError> {
+        self.config.api_key.replace(check_api_key(Some(api_key))?);
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use auth_core::http::check_base_url;
 use crate::LimitRetry;
 use auth_core::{AuthError, RequestLimits};
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use url::Url;
 
 /// Wialon Hosting API host (the default).
@@ -73,7 +74,9 @@ impl Default for LoginFlags {
 /// Validated configuration of a [`WialonProvider`](crate::WialonProvider).
 #[derive(Clone)]
 pub(crate) struct WialonConfig {
-    pub(crate) token: SecretString,
+    /// A one-way fingerprint of the token the provider was built with: the
+    /// account's identity in the cache key, kept when the token is rotated.
+    pub(crate) token_id: String,
     pub(crate) operate_as: Option<String>,
     pub(crate) flags: LoginFlags,
     pub(crate) host: Url,
@@ -87,7 +90,7 @@ pub(crate) struct WialonConfig {
 impl fmt::Debug for WialonConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WialonConfig")
-            .field("token", &"[REDACTED]")
+            .field("token_id", &self.token_id)
             .field("operate_as", &self.operate_as)
             .field("flags", &self.flags)
             .field("host", &self.host.as_str())
@@ -243,21 +246,33 @@ impl WialonBuilder {
         };
         let ajax_url = join("wialon/ajax.html")?;
         let avl_evts_url = join("avl_evts")?;
-        Ok(crate::WialonProvider::from_config(WialonConfig {
+        Ok(crate::WialonProvider::from_config(
+            WialonConfig {
+                token_id: token_fingerprint(token.expose_secret()),
+                operate_as: self.operate_as,
+                flags: self.flags,
+                host,
+                ajax_url,
+                avl_evts_url,
+                idle_timeout: self.idle_timeout,
+                request_limits: self.request_limits,
+                limit_retry: self.limit_retry,
+            },
             token,
-            operate_as: self.operate_as,
-            flags: self.flags,
-            host,
-            ajax_url,
-            avl_evts_url,
-            idle_timeout: self.idle_timeout,
-            request_limits: self.request_limits,
-            limit_retry: self.limit_retry,
-        }))
+        ))
     }
 }
 
-fn validate_token(token: &SecretString) -> Result<(), AuthError> {
+/// A stable, one-way fingerprint of the token for the cache key: the first
+/// 64 bits of its SHA-256, as hex. It tells accounts apart in a shared store
+/// without the key revealing the token (a Wialon token is 72 random hex
+/// characters: a plain hash of it cannot be searched for).
+fn token_fingerprint(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn validate_token(token: &SecretString) -> Result<(), AuthError> {
     let t = token.expose_secret();
     let len = t.chars().count();
     if len != TOKEN_LEN {

@@ -64,6 +64,20 @@ pub trait WialonClientExt {
         token: &SecretString,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// Rotates this client onto a new token in one call: creates it with
+    /// `params` ([`token_create`](Self::token_create)), makes it the token
+    /// the next login uses
+    /// ([`rotate_credentials`](auth_core::Authenticated::rotate_credentials);
+    /// the current session keeps serving), then, with `delete_old`, deletes
+    /// the token the client held (sessions it opened may end with it: the
+    /// next call then logs in with the new token). Returns the new token's
+    /// record: hand its token to the other processes.
+    fn rotate_token(
+        &self,
+        params: &TokenParams,
+        delete_old: bool,
+    ) -> impl Future<Output = Result<TokenRecord, AuthError>> + Send;
+
     /// The event feed: polls `avl_evts` every `every` (the first poll at
     /// once) and yields each reply that carries events; a failed poll
     /// yields its error and polling goes on (drop the stream to stop).
@@ -146,6 +160,20 @@ impl WialonClientExt for WialonClient {
         Ok(())
     }
 
+    async fn rotate_token(
+        &self,
+        params: &TokenParams,
+        delete_old: bool,
+    ) -> Result<TokenRecord, AuthError> {
+        let old = self.provider().token();
+        let record = self.token_create(params).await?;
+        self.rotate_credentials(record.token.clone()).await?;
+        if delete_old {
+            self.token_delete(&old).await?;
+        }
+        Ok(record)
+    }
+
     fn events(
         &self,
         every: Duration,
@@ -196,7 +224,8 @@ async fn call_value_once(
     };
     let (status, headers, body) = client.http().read_api(NAME, response).await?.into_parts();
     let session = client.cached();
-    let mut secrets: Vec<&SecretString> = vec![client.provider().token()];
+    let token = client.provider().token();
+    let mut secrets: Vec<&SecretString> = vec![&*token];
     if let Some(session) = &session {
         secrets.push(session.token());
     }

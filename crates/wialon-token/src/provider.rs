@@ -1,21 +1,22 @@
 //! [`WialonProvider`]: Wialon `token/login`, the `sid` and the session's
 //! limits as an auth-core [`Provider`].
 
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 
 use auth_core::http::{HttpClient, parse_json, status_error};
+use auth_core::rotation::{RotateCredentials, credential_material};
 use auth_core::{
-    AuthError, Authenticated, Expiry, NewSession, Provider, RequestLimits, Session, async_trait,
+    AuthError, Authenticated, Expiry, NewSession, Provider, RequestLimits, SecretCell, Session,
+    async_trait,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde_json::Value;
 use url::Url;
 
-use crate::config::{WialonBuilder, WialonConfig};
+use crate::config::{WialonBuilder, WialonConfig, validate_token};
 use crate::protocol::{ErrorReply, LoginInfo};
 use crate::retry::LimitRetry;
 use crate::{LoginFlags, NAME, WialonClient, WialonErrorCode};
@@ -27,6 +28,9 @@ use crate::{LoginFlags, NAME, WialonClient, WialonErrorCode};
 #[derive(Clone)]
 pub struct WialonProvider {
     config: Arc<WialonConfig>,
+    /// The secret: replaced by a credential rotation (the cache key keeps
+    /// the fingerprint of the token the provider was built with).
+    token: SecretCell<SecretString>,
 }
 
 impl fmt::Debug for WialonProvider {
@@ -55,14 +59,15 @@ impl WialonProvider {
         self.config.limit_retry
     }
 
-    /// The token, for the calls that manage it.
-    pub(crate) fn token(&self) -> &SecretString {
-        &self.config.token
+    /// The current token, for the calls that manage it.
+    pub(crate) fn token(&self) -> Arc<SecretString> {
+        self.token.current()
     }
 
-    pub(crate) fn from_config(config: WialonConfig) -> Self {
+    pub(crate) fn from_config(config: WialonConfig, token: SecretString) -> Self {
         Self {
             config: Arc::new(config),
+            token: SecretCell::new(token),
         }
     }
 
@@ -98,13 +103,10 @@ impl WialonProvider {
         self.config.operate_as.as_deref()
     }
 
-    /// The `params` JSON of `token/login`.
-    fn login_params(&self) -> String {
+    /// The `params` JSON of `token/login` with `token`.
+    fn login_params(&self, token: &SecretString) -> String {
         let mut params = serde_json::Map::new();
-        params.insert(
-            "token".into(),
-            Value::from(self.config.token.expose_secret()),
-        );
+        params.insert("token".into(), Value::from(token.expose_secret()));
         if let Some(user) = &self.config.operate_as {
             params.insert("operateAs".into(), Value::from(user.as_str()));
         }
@@ -126,7 +128,8 @@ impl WialonProvider {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<NewSession<LoginInfo>, AuthError> {
-        let secrets = [&self.config.token];
+        let token = self.token();
+        let secrets = [&*token];
         if !status.is_success() {
             return Err(status_error(NAME, status, headers, body, &secrets));
         }
@@ -134,7 +137,7 @@ impl WialonProvider {
         // by the JSON parse (no strict header comparison: a charset suffix is
         // fine).
         let value: Value = parse_json(NAME, status, body, "a token/login JSON reply", &secrets)?;
-        let (eid, info) = parse_login(value, &self.config.token)?;
+        let (eid, info) = parse_login(value, &token)?;
         Ok(NewSession::new(
             eid,
             Expiry::Idle(self.config.idle_timeout),
@@ -149,14 +152,6 @@ impl WialonProvider {
             .post(self.config.ajax_url.clone())
             .form(&[("svc", svc), ("params", params)])
     }
-}
-
-/// A stable, one-way fingerprint of the token for the cache key: the first
-/// 64 bits of its SHA-256, as hex. It tells accounts apart in a shared store
-/// without the key revealing the token.
-fn fingerprint(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses a `token/login` reply: the session id and the rest.
@@ -235,12 +230,13 @@ impl Provider for WialonProvider {
             self.config.host,
             self.config.operate_as.as_deref().unwrap_or(""),
             self.config.flags.bits(),
-            fingerprint(self.config.token.expose_secret())
+            self.config.token_id
         )
     }
 
     async fn login(&self, http: &HttpClient) -> Result<NewSession<LoginInfo>, AuthError> {
-        let params = self.login_params();
+        // The token as of now; a rotation during the login does not mix in.
+        let params = self.login_params(&self.token());
         let request = self.ajax_request(http, "token/login", &params);
         let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
         let new = self.parse_login_response(status, &headers, &body)?;
@@ -258,7 +254,8 @@ impl Provider for WialonProvider {
     ) -> Result<(), AuthError> {
         let request = self.authorize(session, self.ajax_request(http, "core/logout", "{}"));
         let (status, headers, body) = http.exchange(NAME, request).await?.into_parts();
-        let secrets = [&self.config.token, session.token()];
+        let token = self.token();
+        let secrets = [&*token, session.token()];
         if !status.is_success() {
             return Err(status_error(NAME, status, &headers, &body, &secrets));
         }
@@ -310,5 +307,26 @@ impl Provider for WialonProvider {
             return true;
         }
         status == StatusCode::OK && ErrorReply::sniff(body).is_some_and(|e| e.needs_login())
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        Some(credential_material(&[&*self.token()]))
+    }
+}
+
+/// A Wialon token is both the secret and what tells accounts apart, so the
+/// client's cache key keeps the fingerprint of the token it was built with:
+/// after a rotation the client still shares sessions with the processes
+/// built with the same original token. A process started with the new token
+/// has another key (its own login); give the fleet's processes one
+/// configuration to keep one key.
+impl RotateCredentials for WialonProvider {
+    /// The new token (72 hex characters).
+    type Secrets = SecretString;
+
+    fn replace_secrets(&self, token: SecretString) -> Result<(), AuthError> {
+        validate_token(&token)?;
+        self.token.replace(token);
+        Ok(())
     }
 }
