@@ -6,11 +6,16 @@ use std::fmt;
 use std::time::Duration;
 
 use auth_core::AuthError;
+use auth_core::rotation::FingerprintKey;
 use auth_core::secrecy::{ExposeSecret, SecretString};
 use redis::Client;
 
 use crate::codec::Codec;
 use crate::secrets::{Secrets, redact_url};
+
+/// What the fleet secret's fingerprint key is derived for (a label, so the
+/// same secret used elsewhere yields another key).
+const FINGERPRINT_LABEL: &str = "auth-redis credential fingerprint v1";
 
 /// Default key prefix.
 pub const DEFAULT_PREFIX: &str = "auth";
@@ -39,6 +44,10 @@ pub struct RedisStoreBuilder {
     codec: Codec,
     key_error: Option<String>,
     legacy_v1: bool,
+    /// Keys the credential fingerprints: from the fleet secret, else from
+    /// the encryption key.
+    fleet_fingerprints: Option<FingerprintKey>,
+    encryption_fingerprints: Option<FingerprintKey>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -52,6 +61,10 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("lazy", &self.lazy)
             .field("encrypted", &self.codec.is_encrypted())
             .field("write_legacy_v1", &self.legacy_v1)
+            .field(
+                "fingerprints",
+                &(self.fleet_fingerprints.is_some() || self.encryption_fingerprints.is_some()),
+            )
             .finish()
     }
 }
@@ -68,6 +81,8 @@ impl RedisStoreBuilder {
             codec: Codec::Plain,
             key_error: None,
             legacy_v1: true,
+            fleet_fingerprints: None,
+            encryption_fingerprints: None,
         }
     }
 
@@ -128,6 +143,7 @@ impl RedisStoreBuilder {
         self.codec = Codec::Encrypted(Box::new(chacha20poly1305::XChaCha20Poly1305::new(
             key.into(),
         )));
+        self.encryption_fingerprints = FingerprintKey::derive(key, FINGERPRINT_LABEL).ok();
         self.key_error = None;
         self
     }
@@ -149,6 +165,27 @@ impl RedisStoreBuilder {
                 ..self
             },
         }
+    }
+
+    /// The fleet secret: at least 32 random bytes, the same in every process
+    /// sharing the store, never stored in Redis. It keys the fingerprints of
+    /// account secrets (HMAC-SHA-256) that sessions are stored with, so that
+    /// every process learns when an account's secret was rotated, and a
+    /// secret the provider rejected is not tried again by the others (see
+    /// `auth_core::rotation`). Without the key, a fingerprint read from
+    /// Redis (or a backup) cannot be tested against guessed passwords.
+    ///
+    /// Without a fleet secret, the key is derived from the
+    /// [`encryption_key`](Self::encryption_key) when there is one; with
+    /// neither, the store keeps no fingerprints (processes then learn of a
+    /// rotation from the provider's answers only). [`build`](Self::build)
+    /// fails for a secret shorter than 32 bytes.
+    pub fn fleet_secret(mut self, secret: &[u8]) -> Self {
+        match FingerprintKey::derive(secret, FINGERPRINT_LABEL) {
+            Ok(key) => self.fleet_fingerprints = Some(key),
+            Err(error) => self.key_error = Some(format!("fleet_secret: {error}")),
+        }
+        self
     }
 
     /// Whether to stay compatible with processes of older versions, which
@@ -215,6 +252,7 @@ impl RedisStoreBuilder {
             lazy: self.lazy,
             codec: self.codec,
             legacy_v1: self.legacy_v1,
+            fingerprints: self.fleet_fingerprints.or(self.encryption_fingerprints),
         })
     }
 }
@@ -238,6 +276,8 @@ pub(crate) struct Settings {
     pub(crate) outage_cooldown: Duration,
     /// Whether to skip the connection check at build time.
     pub(crate) lazy: bool,
+    /// The key of credential fingerprints, when there is one.
+    pub(crate) fingerprints: Option<FingerprintKey>,
     /// How sessions are encoded (plain or encrypted).
     pub(crate) codec: Codec,
     /// Whether the v1 keys are read and written too.

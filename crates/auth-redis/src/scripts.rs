@@ -300,6 +300,25 @@ return redis.call('DEL', unpack(KEYS))
 ";
 
 /// The compiled scripts of a store.
+/// The value of KEYS[1], or nil.
+const GET: &str = r"
+return redis.call('GET', KEYS[1])
+";
+
+/// Sets KEYS[1] to ARGV[1] for ARGV[2] ms.
+const SET_PX: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
+/// Deletes KEYS[1] if it holds ARGV[1]; returns whether it did.
+const DELETE_IF_EQUAL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 pub(crate) struct Scripts {
     pub(crate) load: Script,
     pub(crate) save: Script,
@@ -313,6 +332,9 @@ pub(crate) struct Scripts {
     pub(crate) record_failure: Script,
     pub(crate) set_failures: Script,
     pub(crate) reset_failures: Script,
+    pub(crate) get: Script,
+    pub(crate) set_px: Script,
+    pub(crate) delete_if_equal: Script,
 }
 
 impl Scripts {
@@ -332,6 +354,9 @@ impl Scripts {
             record_failure: failure(RECORD_FAILURE),
             set_failures: failure(SET_FAILURES),
             reset_failures: plain(RESET_FAILURES),
+            get: Script::new(GET),
+            set_px: Script::new(SET_PX),
+            delete_if_equal: Script::new(DELETE_IF_EQUAL),
         }
     }
 }

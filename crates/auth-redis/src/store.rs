@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use auth_core::rotation::FingerprintKey;
 use auth_core::secrecy::SecretString;
 use auth_core::{AuthError, FailureCount, LockToken, StoredSession, TokenStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -43,6 +44,8 @@ struct Inner {
     scripts: Scripts,
     /// Whether the v1 keys are read and written too (rolling deploys).
     legacy_v1: bool,
+    /// The key of credential fingerprints (none: the store keeps none).
+    fingerprints: Option<FingerprintKey>,
     /// Operations fail at once until this many milliseconds after `epoch`.
     unavailable_until: AtomicU64,
     epoch: Instant,
@@ -60,6 +63,7 @@ impl Inner {
             codec: settings.codec,
             scripts: Scripts::new(),
             legacy_v1: settings.legacy_v1,
+            fingerprints: settings.fingerprints,
             unavailable_until: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -91,6 +95,7 @@ impl Inner {
 /// | `{prefix}:v2:{T}:lock` | string | random token of the login-lock holder | with the lock's lease |
 /// | `{prefix}:v2:{T}:failures` | sorted set | one member (random id) per failed login, score = its time (ms, Redis clock) | 24 h after the last failure ([`FAILURE_HORIZON`]); older members are trimmed |
 /// | `{prefix}:v2:{T}:pinned` | sorted set | member `<id>:<count>` per provider lockout ([`set_failures`](TokenStore::set_failures)), score = when it stops counting (ms) | with the last lockout |
+/// | `{prefix}:v2:{T}:rejected` | string | keyed fingerprint of the last secret the provider rejected ([`record_rejected_credentials`](TokenStore::record_rejected_credentials); only with a [`fleet_secret`](RedisStoreBuilder::fleet_secret) or encryption key) | 24 h after it was recorded |
 /// | `{prefix}:v2:{T}:v1mirror` | hash | `exp`, `n`: failures this store added to the v1 counter in its current window (only with [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1)) | with the v1 counter |
 ///
 /// While [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1) is on (the
@@ -162,6 +167,7 @@ enum Kind {
     Failures,
     Pinned,
     V1Mirror,
+    Rejected,
 }
 
 impl Kind {
@@ -173,6 +179,7 @@ impl Kind {
             Kind::Failures => "failures",
             Kind::Pinned => "pinned",
             Kind::V1Mirror => "v1mirror",
+            Kind::Rejected => "rejected",
         }
     }
 }
@@ -629,6 +636,54 @@ impl TokenStore for RedisStore {
             &self.inner.scripts.reset_failures,
             keys,
             Vec::new(),
+        )
+        .await
+        .map(|_| ())
+    }
+    fn credential_fingerprint(&self, key: &str, material: &[u8]) -> Option<String> {
+        let fingerprints = self.inner.fingerprints.as_ref()?;
+        Some(fingerprints.fingerprint(key, material))
+    }
+
+    async fn rejected_credentials(&self, key: &str) -> Result<Option<String>, AuthError> {
+        if self.inner.fingerprints.is_none() {
+            return Ok(None);
+        }
+        self.invoke(
+            "rejected_credentials",
+            &self.inner.scripts.get,
+            vec![self.key(key, Kind::Rejected)],
+            Vec::new(),
+        )
+        .await
+    }
+
+    async fn record_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<(), AuthError> {
+        self.invoke::<i64>(
+            "record_rejected_credentials",
+            &self.inner.scripts.set_px,
+            vec![self.key(key, Kind::Rejected)],
+            vec![fingerprint.as_bytes().to_vec(), arg(millis(ttl))],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn clear_rejected_credentials(
+        &self,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<(), AuthError> {
+        self.invoke::<i64>(
+            "clear_rejected_credentials",
+            &self.inner.scripts.delete_if_equal,
+            vec![self.key(key, Kind::Rejected)],
+            vec![fingerprint.as_bytes().to_vec()],
         )
         .await
         .map(|_| ())
