@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::rotation::RotateCredentials;
-use auth_core::{AuthError, Authenticated, RequestLimits};
+use auth_core::{AuthError, Authenticated, Provider, RequestLimits};
 use auth_sim::{Fault, SimHandle};
 use cielo24_auth::{Cielo24ClientExt, Cielo24Provider};
 use ctc_auth::{CtcProvider, CtcSecrets, Instance};
@@ -33,10 +33,13 @@ type Call<P> = fn(Authenticated<P>) -> BoxFuture<'static, Result<(), AuthError>>
 /// provider and rotate the client (in whichever order the provider needs).
 type Rotate<'a, P> = Box<dyn FnOnce(Authenticated<P>) -> BoxFuture<'a, ()> + 'a>;
 
-/// At most this many calls on the wire at once (each is a socket on both
-/// ends); the rest wait in the client, in flight for their caller.
-fn limits() -> Option<RequestLimits> {
-    Some(RequestLimits::new().max_in_flight(64))
+/// A client with at most 64 calls on the wire at once (each is a socket on
+/// both ends); the rest wait in the client, in flight for their caller.
+fn client<P: Provider>(provider: P) -> Authenticated<P> {
+    Authenticated::builder(provider)
+        .request_limits(Some(RequestLimits::new().max_in_flight(64)))
+        .build()
+        .unwrap()
 }
 
 async fn rotate_under_load<P: RotateCredentials>(
@@ -130,10 +133,7 @@ async fn ctc_password_and_app_key() {
         .instance(Instance::Custom(sim.base_url().clone()))
         .build()
         .unwrap();
-    let client = Authenticated::builder(provider)
-        .request_limits(limits())
-        .build()
-        .unwrap();
+    let client = client(provider);
     const NEW_KEY: &str = "9b1d2c3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e";
     let call: Call<CtcProvider> = |c| {
         Box::pin(async move {
@@ -171,10 +171,7 @@ async fn plaspy_api_key() {
         .base_url(sim.base_url().clone())
         .build()
         .unwrap();
-    let client = Authenticated::builder(provider)
-        .request_limits(limits())
-        .build()
-        .unwrap();
+    let client = client(provider);
     const NEW_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
     let call: Call<PlaspyProvider> = |c| {
         Box::pin(async move {
@@ -248,7 +245,6 @@ async fn wialon_token_replaced_and_the_old_one_deleted() {
 }
 
 fn provider_key(provider: &WialonProvider) -> String {
-    use auth_core::Provider;
     provider.cache_key()
 }
 
@@ -264,10 +260,7 @@ async fn cielo24_onto_a_new_secure_key() {
         .base_url(sim.base_url().clone())
         .build()
         .unwrap();
-    let client = Authenticated::builder(provider)
-        .request_limits(limits())
-        .build()
-        .unwrap();
+    let client = client(provider);
     let call: Call<Cielo24Provider> =
         |c| Box::pin(async move { c.get_json("api/job/list", &[]).await.map(drop) });
     let sim_ref = &sim;
@@ -298,10 +291,7 @@ async fn electa_app_key() {
         .app_key(secret(DEMO_APP_KEY))
         .build()
         .unwrap();
-    let client = Authenticated::builder(provider)
-        .request_limits(limits())
-        .build()
-        .unwrap();
+    let client = client(provider);
     const NEW_KEY: &str = "AB12CD34EF56GH78IJ90KL12MN34OP56";
     let call: Call<ElectaProvider> =
         |c| Box::pin(async move { c.call("users/list/", &[]).await.map(drop) });
