@@ -22,6 +22,7 @@ mod request;
 mod session;
 pub mod settings;
 mod store;
+mod tls;
 
 pub use async_trait::async_trait;
 pub use builder::{
@@ -39,6 +40,7 @@ pub use redirect::{MAX_REDIRECTS, check_scope};
 pub use request::AuthRequestBuilder;
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};
+pub use tls::TlsBackend;
 
 /// Re-exported so provider crates and users name the same versions.
 pub use reqwest;
