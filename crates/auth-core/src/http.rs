@@ -399,8 +399,9 @@ impl HttpClient {
         HttpReply::read(provider, response, self.settings.max_api_body).await
     }
 
-    /// Checks a base URL against the transport policy: `https`, or `http` to a
-    /// loopback host, or `http` anywhere when `allow_insecure_http` is set.
+    /// Checks a base URL against the transport policy: `https` (with a TLS
+    /// backend compiled in), or `http` to a loopback host, or `http`
+    /// anywhere when `allow_insecure_http` is set.
     pub fn check_base_url(&self, url: &Url) -> Result<(), AuthError> {
         check_base_url(url, self.settings.allow_insecure_http)
     }
@@ -866,6 +867,33 @@ mod tests {
         assert!(ok("http://api.example.com", true));
         assert!(!ok("ftp://api.example.com", true));
         assert!(!ok("https://user:pw@api.example.com", false));
+    }
+
+    #[test]
+    fn https_needs_a_tls_backend() {
+        let url = Url::parse("https://api.example.com/x").unwrap();
+        let proxied =
+            HttpSettings::default().proxy(Url::parse("https://proxy.example:3128").unwrap());
+        if crate::tls::TLS_ENABLED {
+            assert!(check_base_url(&url, false).is_ok());
+            assert!(proxied.client_builder().is_ok());
+            return;
+        }
+        assert_eq!(HttpSettings::default().effective_tls_backend(), None);
+        let err = check_base_url(&url, false).unwrap_err();
+        assert!(matches!(err, AuthError::Config(_)), "{err:?}");
+        let text = err.to_string();
+        for part in ["api.example.com", "rustls", "rustls-ring", "native-tls"] {
+            assert!(text.contains(part), "the message names {part}: {text}");
+        }
+        let err = proxied.client_builder().unwrap_err();
+        assert!(
+            matches!(&err, AuthError::Config(t) if t.contains("proxy.example")),
+            "{err:?}"
+        );
+        // plain http to loopback still works without TLS
+        assert!(HttpClient::new(HttpSettings::default()).is_ok());
+        assert!(check_base_url(&Url::parse("http://127.0.0.1:1").unwrap(), false).is_ok());
     }
 
     #[test]
