@@ -30,15 +30,18 @@ pub enum TlsBackend {
     /// default), verifying against the system's root certificates
     /// (rustls-platform-verifier).
     #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     Rustls,
     /// rustls with the ring crypto provider (feature `rustls-ring`), same
-    /// roots as [`Rustls`](Self::Rustls).
+    /// roots as `Rustls`.
     #[cfg(feature = "rustls-ring")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls-ring")))]
     RustlsRing,
     /// The platform's TLS library through native-tls (feature `native-tls`:
     /// OpenSSL on Linux, Secure Transport on Apple systems, SChannel on
     /// Windows), with the system's trust store.
     #[cfg(feature = "native-tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-tls")))]
     NativeTls,
 }
 
