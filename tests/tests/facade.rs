@@ -624,7 +624,7 @@ fn unknown_fields_are_named_with_the_valid_ones() {
     let err = ProviderConfig::from_json_str(&json).unwrap_err();
     assert_eq!(
         err.message(),
-        "ctc settings: unknown field `pasword` for provider `ctc`; expected one of `username`, `password`, `app_key`, `instance`, `token_placement`, `allow_insecure_http`, `timeout_secs`, `connect_timeout_secs`, `max_body_bytes`, `user_agent`, `proxy`"
+        "ctc settings: unknown field `pasword` for provider `ctc`; expected one of `username`, `password`, `app_key`, `instance`, `token_placement`, `allow_insecure_http`, `timeout_secs`, `connect_timeout_secs`, `max_body_bytes`, `user_agent`, `proxy`, `tls_backend`, `root_certificate_file`"
     );
     assert_no_secret(&err);
 

@@ -24,7 +24,8 @@ use crate::settings::ConnectOptions;
 /// [`Cielo24Settings`](crate::Cielo24Settings),
 /// [`ElectaSettings`](crate::ElectaSettings)) plus the
 /// [`CommonSettings`] (`timeout_secs`, `connect_timeout_secs`,
-/// `max_body_bytes`, `user_agent`, `proxy`), all in one flat table or object:
+/// `max_body_bytes`, `user_agent`, `proxy`, `tls_backend`,
+/// `root_certificate_file`), all in one flat table or object:
 ///
 /// ```toml
 /// [[providers]]

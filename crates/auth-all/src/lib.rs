@@ -9,7 +9,7 @@ pub use auth_core as core;
 pub use auth_core::{
     AuthError, Authenticated, AuthenticatedBuilder, BackoffPolicy, DynAuthenticated, Expiry,
     HttpClient, HttpSettings, LockoutRule, MemoryStore, Provider, RefreshPolicy, RequestLimits,
-    Session, Stats, TokenStore,
+    Session, Stats, TlsBackend, TokenStore,
 };
 pub use auth_core::{reqwest, secrecy, url};
 

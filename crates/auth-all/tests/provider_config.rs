@@ -175,6 +175,63 @@ fn common_settings_become_http_settings() {
 }
 
 #[test]
+fn common_settings_choose_the_tls_backend_and_add_a_root_certificate() {
+    for &backend in auth_all::TlsBackend::ENABLED {
+        let http = CommonSettings {
+            tls_backend: Some(backend.feature().to_owned()),
+            ..Default::default()
+        }
+        .http_settings(false)
+        .unwrap();
+        assert_eq!(http.effective_tls_backend(), Some(backend));
+    }
+    let err = CommonSettings {
+        tls_backend: Some("schannel".into()),
+        ..Default::default()
+    }
+    .http_settings(false)
+    .unwrap_err();
+    assert!(matches!(err, AuthError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("tls_backend"), "{err}");
+
+    let path = std::env::temp_dir().join(format!("auth-all-ca-{}.pem", std::process::id()));
+    std::fs::write(
+        &path,
+        "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let http = CommonSettings {
+        root_certificate_file: Some(path.clone()),
+        ..Default::default()
+    }
+    .http_settings(false)
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        format!("{http:?}").contains("root_certificates: 1"),
+        "{http:?}"
+    );
+    let err = CommonSettings {
+        root_certificate_file: Some(path.clone()),
+        ..Default::default()
+    }
+    .http_settings(false)
+    .unwrap_err();
+    assert!(err.to_string().contains("root_certificate_file"), "{err}");
+
+    if let Some(first) = auth_all::TlsBackend::preferred() {
+        let config = ProviderConfig::from_toml_str(&format!(
+            "provider = \"plaspy\"\nuser_name = \"u\"\napi_key = \"k\"\ntls_backend = \"{first}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.common().tls_backend.as_deref(),
+            Some(first.feature())
+        );
+    }
+}
+
+#[test]
 fn a_wialon_fleet_share_becomes_the_request_limits() {
     use auth_all::core::Provider;
     use auth_all::wialon::DEFAULT_REQUEST_LIMITS;

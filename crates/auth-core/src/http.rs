@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::AuthError;
+use crate::tls::TlsBackend;
 
 /// How long an excerpt of a server body quoted in an error may be.
 const EXCERPT_CHARS: usize = 160;
@@ -29,6 +30,9 @@ const EXCERPT_CHARS: usize = 160;
 /// assert_eq!(settings.timeout, Duration::from_secs(15));
 /// assert!(!format!("{settings:?}").contains("pass"));
 /// ```
+///
+/// `https://` needs a TLS backend: see [`tls_backend`](Self::tls_backend)
+/// and the crate's "TLS backends" section.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct HttpSettings {
@@ -48,6 +52,10 @@ pub struct HttpSettings {
     pub user_agent: String,
     /// An explicit proxy for every request (see [`proxy`](Self::proxy)).
     proxy: Option<Url>,
+    /// The TLS backend chosen with [`tls_backend`](Self::tls_backend).
+    tls_backend: Option<TlsBackend>,
+    /// PEM texts given to [`add_root_certificate`](Self::add_root_certificate).
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for HttpSettings {
@@ -64,6 +72,8 @@ impl fmt::Debug for HttpSettings {
                 "proxy",
                 &self.proxy.as_ref().map(crate::redirect::host_text),
             )
+            .field("tls_backend", &self.effective_tls_backend())
+            .field("root_certificates", &self.root_certificates.len())
             .finish()
     }
 }
@@ -78,6 +88,8 @@ impl Default for HttpSettings {
             allow_insecure_http: false,
             user_agent: concat!("vendor-auth/", env!("CARGO_PKG_VERSION")).to_owned(),
             proxy: None,
+            tls_backend: None,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -140,6 +152,79 @@ impl HttpSettings {
     pub fn proxy_url(&self) -> Option<&Url> {
         self.proxy.as_ref()
     }
+
+    /// Secures `https://` connections with this backend, one of those
+    /// compiled in ([`TlsBackend::ENABLED`]). Without this call the first of
+    /// [`TlsBackend::ENABLED`] is used ([`TlsBackend::preferred`]):
+    /// `native-tls`, then `rustls-ring`, then `rustls`. Whichever it is, the
+    /// rustls backends are built with their own crypto provider (aws-lc-rs
+    /// or ring), never rustls's process-wide default.
+    #[must_use]
+    pub fn tls_backend(mut self, backend: TlsBackend) -> Self {
+        self.tls_backend = Some(backend);
+        self
+    }
+
+    /// The TLS backend clients built from these settings use: the one
+    /// chosen with [`tls_backend`](Self::tls_backend), else
+    /// [`TlsBackend::preferred`]; `None` without a TLS feature.
+    pub fn effective_tls_backend(&self) -> Option<TlsBackend> {
+        self.tls_backend.or_else(TlsBackend::preferred)
+    }
+
+    /// Also trusts the certificates of `pem` (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks), besides the system's root
+    /// certificates: for a private or managed deployment whose server
+    /// certificate comes from its own CA. Every backend uses them. A text
+    /// that holds no usable certificate makes the client's build fail with
+    /// [`AuthError::Config`].
+    ///
+    /// ```
+    /// use auth_core::HttpSettings;
+    /// # let ca_pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+    /// // let ca_pem = std::fs::read("/etc/vendor/ca.pem")?;
+    /// let settings = HttpSettings::default().add_root_certificate(ca_pem);
+    /// assert!(format!("{settings:?}").contains("root_certificates: 1"));
+    /// ```
+    #[must_use]
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// A `reqwest::ClientBuilder` set up as the clients built from these
+    /// settings: TLS backend and root certificates, proxy, timeouts, user
+    /// agent, no redirects, no `Referer`. Start from it to build a client
+    /// for [`AuthenticatedBuilder::http_client`](crate::AuthenticatedBuilder::http_client):
+    /// it needs no further TLS set-up, whatever backends are compiled in
+    /// (a plain `reqwest::Client::new()` relies on reqwest's own default,
+    /// which with only `rustls-ring` has no crypto provider).
+    pub fn client_builder(&self) -> Result<reqwest::ClientBuilder, AuthError> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(url) = &self.proxy {
+            if url.scheme() == "https" && !crate::tls::TLS_ENABLED {
+                return Err(crate::tls::no_tls_error(
+                    "the proxy",
+                    &crate::redirect::host_text(url),
+                ));
+            }
+            let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| {
+                AuthError::config(format!(
+                    "the proxy {} is not usable (scheme http, https or socks5)",
+                    crate::redirect::host_text(url)
+                ))
+            })?;
+            builder = builder.proxy(proxy);
+        }
+        let builder = crate::tls::configure(builder, self)?;
+        Ok(builder
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .user_agent(self.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .https_only(false))
+    }
 }
 
 /// The HTTP clients of an [`Authenticated`](crate::Authenticated) client,
@@ -171,8 +256,8 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Builds our own client (rustls, timeouts from `settings`, no
-    /// redirects, no `Referer`), used for every request.
+    /// Builds our own client (the TLS backend, timeouts and proxy of
+    /// `settings`, no redirects, no `Referer`), used for every request.
     pub fn new(settings: HttpSettings) -> Result<Self, AuthError> {
         let own = own_client(&settings)?;
         Ok(Self {
@@ -314,31 +399,17 @@ impl HttpClient {
         HttpReply::read(provider, response, self.settings.max_api_body).await
     }
 
-    /// Checks a base URL against the transport policy: `https`, or `http` to a
-    /// loopback host, or `http` anywhere when `allow_insecure_http` is set.
+    /// Checks a base URL against the transport policy: `https` (with a TLS
+    /// backend compiled in), or `http` to a loopback host, or `http`
+    /// anywhere when `allow_insecure_http` is set.
     pub fn check_base_url(&self, url: &Url) -> Result<(), AuthError> {
         check_base_url(url, self.settings.allow_insecure_http)
     }
 }
 
 fn own_client(settings: &HttpSettings) -> Result<reqwest::Client, AuthError> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(url) = &settings.proxy {
-        let proxy = reqwest::Proxy::all(url.as_str()).map_err(|_| {
-            AuthError::config(format!(
-                "the proxy {} is not usable (scheme http, https or socks5)",
-                crate::redirect::host_text(url)
-            ))
-        })?;
-        builder = builder.proxy(proxy);
-    }
-    builder
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.timeout)
-        .user_agent(settings.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .https_only(false)
+    settings
+        .client_builder()?
         .build()
         .map_err(|e| AuthError::config(format!("could not build the HTTP client: {e}")))
 }
@@ -415,7 +486,9 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Checks a base URL: `https`, or `http` to loopback, or `http` anywhere when
+/// Checks a base URL: `https` (when a TLS backend is compiled in: without
+/// one, an `https` URL is [`AuthError::Config`] naming the features to
+/// enable), or `http` to loopback, or `http` anywhere when
 /// `allow_insecure_http` is set. Credentials embedded in the URL are refused.
 pub fn check_base_url(url: &Url, allow_insecure_http: bool) -> Result<(), AuthError> {
     if !url.username().is_empty() || url.password().is_some() {
@@ -424,6 +497,10 @@ pub fn check_base_url(url: &Url, allow_insecure_http: bool) -> Result<(), AuthEr
         ));
     }
     match url.scheme() {
+        "https" if !crate::tls::TLS_ENABLED => Err(crate::tls::no_tls_error(
+            "the URL",
+            url.host_str().unwrap_or("?"),
+        )),
         "https" => Ok(()),
         "http" if is_loopback(url) || allow_insecure_http => Ok(()),
         "http" => Err(AuthError::config(format!(
@@ -779,7 +856,10 @@ mod tests {
     #[test]
     fn base_url_policy() {
         let ok = |s: &str, insecure| check_base_url(&Url::parse(s).unwrap(), insecure).is_ok();
-        assert!(ok("https://api.example.com", false));
+        assert_eq!(
+            ok("https://api.example.com", false),
+            crate::tls::TLS_ENABLED
+        );
         assert!(ok("http://127.0.0.1:8080", false));
         assert!(ok("http://localhost:1", false));
         assert!(ok("http://[::1]:1", false));
@@ -787,6 +867,33 @@ mod tests {
         assert!(ok("http://api.example.com", true));
         assert!(!ok("ftp://api.example.com", true));
         assert!(!ok("https://user:pw@api.example.com", false));
+    }
+
+    #[test]
+    fn https_needs_a_tls_backend() {
+        let url = Url::parse("https://api.example.com/x").unwrap();
+        let proxied =
+            HttpSettings::default().proxy(Url::parse("https://proxy.example:3128").unwrap());
+        if crate::tls::TLS_ENABLED {
+            assert!(check_base_url(&url, false).is_ok());
+            assert!(proxied.client_builder().is_ok());
+            return;
+        }
+        assert_eq!(HttpSettings::default().effective_tls_backend(), None);
+        let err = check_base_url(&url, false).unwrap_err();
+        assert!(matches!(err, AuthError::Config(_)), "{err:?}");
+        let text = err.to_string();
+        for part in ["api.example.com", "rustls", "rustls-ring", "native-tls"] {
+            assert!(text.contains(part), "the message names {part}: {text}");
+        }
+        let err = proxied.client_builder().unwrap_err();
+        assert!(
+            matches!(&err, AuthError::Config(t) if t.contains("proxy.example")),
+            "{err:?}"
+        );
+        // plain http to loopback still works without TLS
+        assert!(HttpClient::new(HttpSettings::default()).is_ok());
+        assert!(check_base_url(&Url::parse("http://127.0.0.1:1").unwrap(), false).is_ok());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod rotation;
 mod session;
 pub mod settings;
 mod store;
+mod tls;
 
 pub use async_trait::async_trait;
 pub use builder::{
@@ -41,6 +42,7 @@ pub use request::AuthRequestBuilder;
 pub use rotation::{RotateCredentials, SecretCell};
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};
 pub use store::{FailureCount, LockToken, MemoryStore, TokenStore};
+pub use tls::TlsBackend;
 
 /// Re-exported so provider crates and users name the same versions.
 pub use reqwest;

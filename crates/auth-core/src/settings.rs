@@ -514,6 +514,8 @@ pub const COMMON_FIELDS: &[&str] = &[
     "max_body_bytes",
     "user_agent",
     "proxy",
+    "tls_backend",
+    "root_certificate_file",
 ];
 
 /// HTTP settings every provider accepts, next to its own settings (in the
@@ -542,6 +544,17 @@ pub struct CommonSettings {
     /// maybe with a user and password: read as a secret, never quoted).
     #[serde(default, deserialize_with = "opt_secret")]
     pub proxy: Option<SecretString>,
+    /// The TLS backend by its feature name (`rustls`, `rustls-ring`,
+    /// `native-tls`), one compiled in (see
+    /// [`HttpSettings::tls_backend`]). Default: the first of
+    /// [`TlsBackend::ENABLED`](crate::TlsBackend::ENABLED).
+    #[serde(default)]
+    pub tls_backend: Option<String>,
+    /// A PEM file of CA certificates trusted besides the system's roots
+    /// (see [`HttpSettings::add_root_certificate`]), read when the settings
+    /// become [`HttpSettings`].
+    #[serde(default)]
+    pub root_certificate_file: Option<std::path::PathBuf>,
 }
 
 impl CommonSettings {
@@ -574,6 +587,37 @@ impl CommonSettings {
                 ));
             }
             http.user_agent = agent.clone();
+        }
+        if let Some(name) = &self.tls_backend {
+            let name = name.trim();
+            let enabled = crate::TlsBackend::ENABLED;
+            let backend = enabled
+                .iter()
+                .copied()
+                .find(|b| b.feature() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = enabled.iter().map(|b| b.feature()).collect();
+                    AuthError::config(format!(
+                        "tls_backend {name:?} is not compiled in (compiled in: {}); choose one of \
+                         those, or enable the crate feature of that name",
+                        if names.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                })?;
+            http = http.tls_backend(backend);
+        }
+        if let Some(path) = &self.root_certificate_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                AuthError::config(format!(
+                    "root_certificate_file {} could not be read ({e}); give the path of a PEM \
+                     file of CA certificates",
+                    path.display()
+                ))
+            })?;
+            http = http.add_root_certificate(pem);
         }
         Ok(http)
     }

@@ -1,5 +1,7 @@
 //! The cielo24 simulator, driven with raw `reqwest`.
 
+mod support;
+
 use std::time::Duration;
 
 use auth_sim::Fault;
@@ -25,7 +27,7 @@ async fn get(
     query: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
-    let mut rb = reqwest::Client::new().get(url).query(query);
+    let mut rb = support::client().get(url).query(query);
     for (k, v) in headers {
         rb = rb.header(*k, *v);
     }
@@ -557,7 +559,7 @@ async fn post_json_login_and_token_field() {
             serde_json::json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}),
             serde_json::json!({"username": DEMO_USERNAME, "securekey": DEMO_SECURE_KEY}),
         ] {
-            let resp = reqwest::Client::new()
+            let resp = support::client()
                 .post(&login)
                 .query(&[("v", "1")])
                 .json(&body)
@@ -571,7 +573,7 @@ async fn post_json_login_and_token_field() {
         }
         // A wrong password in the body is LOGIN_INVALID; no body at all is
         // MISSING_PARAMETER; the GET form still works.
-        let resp = reqwest::Client::new()
+        let resp = support::client()
             .post(&login)
             .query(&[("v", "1")])
             .json(&serde_json::json!({"username": DEMO_USERNAME, "password": "nope"}))
@@ -581,7 +583,7 @@ async fn post_json_login_and_token_field() {
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         let reply: Value = resp.json().await.unwrap();
         assert_eq!(reply["ErrorType"], "LOGIN_INVALID");
-        let resp = reqwest::Client::new()
+        let resp = support::client()
             .post(&login)
             .query(&[("v", "1")])
             .send()

@@ -1,5 +1,7 @@
 //! The CTC simulator, driven with raw `reqwest`.
 
+mod support;
+
 use std::time::Duration;
 
 use auth_sim::Fault;
@@ -7,14 +9,14 @@ use auth_sim::ctc::{
     APP_KEY_HEADER, CtcSim, CtcSimConfig, DEMO_APP_KEY, DEMO_DEVICE_ID, DEMO_PASSWORD,
     DEMO_USERNAME, LOGIN_PATH, LOGOUT_PATH, LoginBody, LogoutRoute, avl_latest_path,
 };
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 
 fn url(sim: &CtcSim, path: &str) -> String {
     sim.base_url().join(path).unwrap().to_string()
 }
 
 async fn login_raw(sim: &CtcSim, user: &str, password: &str) -> reqwest::Response {
-    Client::new()
+    support::client()
         .post(url(sim, &format!("{LOGIN_PATH}?useAuthToken=true")))
         .header(APP_KEY_HEADER, DEMO_APP_KEY)
         .form(&[("username", user), ("password", password)])
@@ -46,7 +48,7 @@ async fn token(sim: &CtcSim) -> String {
 }
 
 fn avl(sim: &CtcSim) -> reqwest::RequestBuilder {
-    Client::new()
+    support::client()
         .get(url(sim, &avl_latest_path(DEMO_DEVICE_ID)))
         .header(APP_KEY_HEADER, DEMO_APP_KEY)
         .header("Accept", "application/json;charset=UTF-8")
@@ -109,7 +111,12 @@ async fn missing_or_wrong_app_key_is_403() {
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
     let login = url(&sim, &format!("{LOGIN_PATH}?useAuthToken=true"));
     let form = [("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)];
-    let response = Client::new().post(&login).form(&form).send().await.unwrap();
+    let response = support::client()
+        .post(&login)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(
         response
@@ -118,7 +125,7 @@ async fn missing_or_wrong_app_key_is_403() {
             .unwrap()
             .contains("INVALID_APPLICATION_KEY")
     );
-    let response = Client::new()
+    let response = support::client()
         .post(&login)
         .header(APP_KEY_HEADER, "not-a-key")
         .form(&form)
@@ -128,7 +135,7 @@ async fn missing_or_wrong_app_key_is_403() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     // A protected call with a valid token but no app key is 403, not 401.
     let token = token(&sim).await;
-    let response = Client::new()
+    let response = support::client()
         .get(url(&sim, &avl_latest_path(DEMO_DEVICE_ID)))
         .header("Cookie", format!("authToken={token}"))
         .send()
@@ -142,7 +149,7 @@ async fn missing_or_wrong_app_key_is_403() {
 async fn wrong_content_type_is_415_and_missing_params_400() {
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
     let login = url(&sim, &format!("{LOGIN_PATH}?useAuthToken=true"));
-    let response = Client::new()
+    let response = support::client()
         .post(&login)
         .header(APP_KEY_HEADER, DEMO_APP_KEY)
         .json(&serde_json::json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
@@ -150,7 +157,7 @@ async fn wrong_content_type_is_415_and_missing_params_400() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let response = Client::new()
+    let response = support::client()
         .post(&login)
         .header(APP_KEY_HEADER, DEMO_APP_KEY)
         .form(&[("username", DEMO_USERNAME)])
@@ -165,7 +172,7 @@ async fn wrong_content_type_is_415_and_missing_params_400() {
 #[tokio::test]
 async fn credentials_in_the_query_are_accepted() {
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
-    let response = Client::new()
+    let response = support::client()
         .post(url(&sim, LOGIN_PATH))
         .header(APP_KEY_HEADER, DEMO_APP_KEY)
         .query(&[("username", DEMO_USERNAME), ("password", DEMO_PASSWORD)])
@@ -279,7 +286,7 @@ async fn logout_invalidates_the_token() {
     for method in [reqwest::Method::POST, reqwest::Method::GET] {
         let token = token(&sim).await;
         let cookie = format!("authToken={token}");
-        let response = Client::new()
+        let response = support::client()
             .request(method.clone(), url(&sim, LOGOUT_PATH))
             .header(APP_KEY_HEADER, DEMO_APP_KEY)
             .header("Cookie", &cookie)
@@ -295,7 +302,7 @@ async fn logout_invalidates_the_token() {
         let response = avl(&sim).header("Cookie", &cookie).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         // A second logout with the dead token is 401.
-        let response = Client::new()
+        let response = support::client()
             .request(method, url(&sim, LOGOUT_PATH))
             .header(APP_KEY_HEADER, DEMO_APP_KEY)
             .header("Cookie", &cookie)
@@ -326,13 +333,13 @@ async fn faults_are_injected() {
 #[tokio::test]
 async fn unknown_paths_and_methods() {
     let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
-    let response = Client::new()
+    let response = support::client()
         .get(url(&sim, LOGIN_PATH))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let response = Client::new()
+    let response = support::client()
         .get(url(&sim, "/connect/nothing"))
         .send()
         .await
@@ -390,7 +397,7 @@ async fn logout_route_can_be_missing() {
         .await
         .unwrap();
         let token = token(&sim).await;
-        let response = Client::new()
+        let response = support::client()
             .post(url(&sim, LOGOUT_PATH))
             .header(APP_KEY_HEADER, DEMO_APP_KEY)
             .header("Cookie", format!("authToken={token}"))

@@ -1,5 +1,7 @@
 //! The Electa simulator, driven with raw `reqwest`.
 
+mod support;
+
 use std::time::Duration;
 
 use auth_sim::Fault;
@@ -23,7 +25,7 @@ fn endpoint(sim: &ElectaSim, path: &str) -> String {
 }
 
 async fn get(url: &str, query: &[(&str, &str)]) -> (StatusCode, String, String) {
-    let resp = reqwest::Client::new()
+    let resp = support::client()
         .get(url)
         .query(query)
         .send()
@@ -33,12 +35,7 @@ async fn get(url: &str, query: &[(&str, &str)]) -> (StatusCode, String, String) 
 }
 
 async fn post(url: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let resp = support::client().post(url).form(form).send().await.unwrap();
     split(resp).await
 }
 

@@ -1,5 +1,7 @@
 //! The Plaspy simulator, driven with raw `reqwest`.
 
+mod support;
+
 use std::time::Duration;
 
 use auth_sim::Fault;
@@ -7,7 +9,7 @@ use auth_sim::plaspy::{
     DEMO_API_KEY, DEMO_USERNAME, DEVICES_PATH, ExpiresFormat, PlaspySim, PlaspySimConfig,
     TOKEN_PATH,
 };
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn url(sim: &PlaspySim, path: &str) -> String {
@@ -15,7 +17,7 @@ fn url(sim: &PlaspySim, path: &str) -> String {
 }
 
 async fn login(sim: &PlaspySim, body: Value) -> reqwest::Response {
-    Client::new()
+    support::client()
         .post(url(sim, TOKEN_PATH))
         .json(&body)
         .send()
@@ -128,7 +130,7 @@ async fn failure_status_is_configurable() {
 async fn bad_requests_answer_like_aspnet_core() {
     let sim = sim_with(PlaspySimConfig::default()).await;
     // Form body: 415 with the documented error structure.
-    let response = Client::new()
+    let response = support::client()
         .post(url(&sim, TOKEN_PATH))
         .form(&[("userName", DEMO_USERNAME), ("apiKey", DEMO_API_KEY)])
         .send()
@@ -143,7 +145,7 @@ async fn bad_requests_answer_like_aspnet_core() {
     assert_eq!(body["success"], false);
     assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
     // Malformed JSON: 400 validation problem.
-    let response = Client::new()
+    let response = support::client()
         .post(url(&sim, TOKEN_PATH))
         .header("Content-Type", "application/json; charset=utf-8")
         .body("userName=demo")
@@ -234,11 +236,11 @@ async fn devices_need_a_valid_bearer_token() {
     })
     .await;
     let devices = url(&sim, DEVICES_PATH);
-    let response = Client::new().get(&devices).send().await.unwrap();
+    let response = support::client().get(&devices).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     let token = token(&sim).await;
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()
@@ -254,7 +256,7 @@ async fn devices_need_a_valid_bearer_token() {
     assert_eq!(reply["devices"].as_array().unwrap().len(), 2);
     assert_eq!(sim.counters().calls(DEMO_USERNAME), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()
@@ -280,14 +282,14 @@ async fn expire_all_sessions_invalidates_tokens() {
     assert_eq!(sim.active_sessions(), 1);
     sim.expire_all_sessions();
     assert_eq!(sim.active_sessions(), 0);
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth("a.b.c")
         .send()
@@ -329,7 +331,7 @@ async fn documented_error_statuses_and_usage_counters() {
     .await;
     let first = token(&sim).await;
     let devices = url(&sim, DEVICES_PATH);
-    let call = || Client::new().get(&devices).bearer_auth(&first).send();
+    let call = || support::client().get(&devices).bearer_auth(&first).send();
     for n in 1..=2u64 {
         let reply: Value = call().await.unwrap().json().await.unwrap();
         assert_eq!(reply["apiUsage"].as_u64(), Some(n));
@@ -352,7 +354,7 @@ async fn documented_error_statuses_and_usage_counters() {
     let token = token(&sim).await;
     let devices = url(&sim, DEVICES_PATH);
     sim.set_forbidden(true);
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()
@@ -363,7 +365,7 @@ async fn documented_error_statuses_and_usage_counters() {
     assert_eq!(body["success"], false);
     sim.set_forbidden(false);
     sim.set_maintenance(Some(Duration::from_millis(1500)));
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()
@@ -380,7 +382,7 @@ async fn documented_error_statuses_and_usage_counters() {
     .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     sim.set_maintenance(None);
-    let response = Client::new()
+    let response = support::client()
         .get(&devices)
         .bearer_auth(&token)
         .send()

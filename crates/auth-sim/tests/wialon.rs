@@ -1,5 +1,7 @@
 //! Wialon simulator tests, with raw `reqwest` (not the provider crate).
 
+mod support;
+
 use std::time::Duration;
 
 use auth_sim::Fault;
@@ -24,7 +26,7 @@ async fn sim_idle(idle: Duration) -> WialonSim {
 
 /// POSTs a form to ajax.html and returns (status, content type, body text).
 async fn post(sim: &WialonSim, form: &[(&str, &str)]) -> (u16, String, String) {
-    let response = reqwest::Client::new()
+    let response = support::client()
         .post(sim.ajax_url())
         .form(form)
         .send()
@@ -167,7 +169,7 @@ async fn accepts_the_variants_real_clients_send() {
     // svc in the query, the rest in the body, sid empty.
     let mut url = sim.ajax_url();
     url.set_query(Some("svc=token/login"));
-    let r = reqwest::Client::new()
+    let r = support::client()
         .post(url)
         .form(&[("params", params.as_str()), ("sid", "")])
         .send()
@@ -183,7 +185,7 @@ async fn accepts_the_variants_real_clients_send() {
     .await;
     assert!(v["eid"].is_string(), "{v}");
     // GET with everything in the query.
-    let r = reqwest::Client::new()
+    let r = support::client()
         .get(sim.ajax_url())
         .query(&[("svc", "token/login"), ("params", params.as_str())])
         .send()
@@ -363,7 +365,7 @@ async fn protected_call_lists_items_and_counts() {
     let mut url = sim.ajax_url();
     url.query_pairs_mut().append_pair("sid", &sid);
     let params = json!({"spec": {"itemsType": "user"}, "flags": 1}).to_string();
-    let v: Value = reqwest::Client::new()
+    let v: Value = support::client()
         .post(url)
         .form(&[("svc", "core/search_items"), ("params", params.as_str())])
         .send()
@@ -396,7 +398,7 @@ async fn idle_sessions_die_and_requests_slide_them() {
 async fn avl_evts_keeps_the_session_alive() {
     let sim = sim_idle(Duration::from_millis(600)).await;
     let sid = login_sid(&sim).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     for i in 0..4 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let r = if i % 2 == 0 {

@@ -1,12 +1,14 @@
 //! The Wialon simulator's event queue: `avl_evts` returns and clears the
 //! events queued for its session.
 
+mod support;
+
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
 
 async fn login(sim: &WialonSim) -> String {
     let params = json!({ "token": DEMO_TOKEN }).to_string();
-    let reply: Value = reqwest::Client::new()
+    let reply: Value = support::client()
         .post(sim.ajax_url())
         .form(&[("svc", "token/login"), ("params", params.as_str())])
         .send()
@@ -19,7 +21,7 @@ async fn login(sim: &WialonSim) -> String {
 }
 
 async fn avl_evts(sim: &WialonSim, sid: &str) -> Value {
-    reqwest::Client::new()
+    support::client()
         .post(sim.avl_evts_url())
         .form(&[("sid", sid)])
         .send()

@@ -1,6 +1,8 @@
 //! Every request form that the public Wialon clients send, accepted by the
 //! simulator (raw `reqwest`). Sources, per form, in each test.
 
+mod support;
+
 use auth_sim::wialon::{DEMO_TOKEN, DEMO_USER, WialonSim, WialonSimConfig};
 use serde_json::{Value, json};
 
@@ -11,7 +13,7 @@ async fn sim() -> WialonSim {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    support::client()
 }
 
 async fn json_of(request: reqwest::RequestBuilder) -> Value {

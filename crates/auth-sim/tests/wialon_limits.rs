@@ -1,5 +1,7 @@
 //! The Wialon simulator's per-session limits, with raw `reqwest`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +9,7 @@ use auth_sim::wialon::{DEMO_TOKEN, LimitReply, SessionLimits, WialonSim, WialonS
 use serde_json::{Value, json};
 
 async fn call(sim: &WialonSim, form: &[(&str, &str)]) -> Value {
-    reqwest::Client::new()
+    support::client()
         .post(sim.ajax_url())
         .form(form)
         .send()
@@ -102,7 +104,7 @@ async fn avl_evts_is_limited_to_ten_per_ten_seconds() {
     let sim = WialonSim::start(WialonSimConfig::default()).await.unwrap();
     let sid = login(&sim).await;
     let sim = Arc::new(sim);
-    let http = reqwest::Client::new();
+    let http = support::client();
     for i in 0..11 {
         let reply: Value = http
             .post(sim.avl_evts_url())
