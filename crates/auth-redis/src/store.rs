@@ -163,9 +163,12 @@ fn hash_tag(cache_key: &str) -> String {
 
 impl RedisStore {
     /// A builder for a store on the Redis at `url`
-    /// (`redis://[[user]:password@]host[:port][/db]` or
+    /// (`redis://[[user]:password@]host[:port][/db]`,
+    /// `rediss://...` for TLS with the `tls` feature, or
     /// `redis+unix:///path/to/socket[?db=N&pass=...]`). The URL is kept as a
-    /// secret: it may carry a password.
+    /// secret: it may carry a password. For Redis Cluster and Sentinel, see
+    /// `cluster_builder` and `sentinel_builder` (features `cluster`,
+    /// `sentinel`).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder::new(SecretString::from(url.into()))
     }
