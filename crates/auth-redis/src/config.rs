@@ -453,4 +453,107 @@ mod tests {
         };
         assert!(!settings.display_url.contains("pw-hunter2"));
     }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn cluster_refuses_the_v1_keys_and_redacts_every_node() {
+        let nodes = || {
+            Target::Cluster(vec![
+                SecretString::from("redis://u:pw-hunter2@127.0.0.1:7001".to_owned()),
+                SecretString::from("redis://u:pw-hunter2@127.0.0.1:7002".to_owned()),
+            ])
+        };
+        let Ok(settings) = RedisStoreBuilder::for_target(nodes()).into_settings() else {
+            panic!("valid cluster settings");
+        };
+        assert!(!settings.legacy_v1, "off by default on Cluster");
+        assert!(!settings.display_url.contains("pw-hunter2"));
+        assert!(settings.display_url.contains("7002"));
+        let builder = RedisStoreBuilder::for_target(nodes()).write_legacy_v1(true);
+        assert!(!format!("{builder:?}").contains("pw-hunter2"));
+        let err = builder.into_settings().err().expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("CROSSSLOT")),
+            "{err:?}"
+        );
+        let Ok(off) = RedisStoreBuilder::for_target(nodes())
+            .write_legacy_v1(false)
+            .into_settings()
+        else {
+            panic!("v2 only is fine");
+        };
+        assert!(!off.legacy_v1);
+        // One server keeps the rolling-deploy default.
+        let Ok(single) =
+            RedisStoreBuilder::new(SecretString::from("redis://h".to_owned())).into_settings()
+        else {
+            panic!("valid");
+        };
+        assert!(single.legacy_v1);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_files_need_rediss_and_pem() {
+        let err = RedisStoreBuilder::new(SecretString::from("redis://127.0.0.1".to_owned()))
+            .tls_root_certificates("-----BEGIN CERTIFICATE-----")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("rediss://")),
+            "{err:?}"
+        );
+        let err = RedisStoreBuilder::new(SecretString::from("rediss://127.0.0.1".to_owned()))
+            .tls_root_certificates("garbage")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("PEM")),
+            "{err:?}"
+        );
+        let err = RedisStoreBuilder::new(SecretString::from("rediss://127.0.0.1".to_owned()))
+            .tls_client_certificate("garbage", "secret-key-hunter2")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+    }
+
+    #[cfg(feature = "sentinel")]
+    #[test]
+    fn primary_credentials_are_for_sentinel_stores_and_secret() {
+        let err = RedisStoreBuilder::new(SecretString::from("redis://127.0.0.1".to_owned()))
+            .primary_credentials(None, "pw")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("sentinel")),
+            "{err:?}"
+        );
+        let builder = RedisStoreBuilder::for_target(Target::Sentinel {
+            service: "mymaster".to_owned(),
+            sentinels: vec![SecretString::from(
+                "redis://:s-hunter2@127.0.0.1:26379".to_owned(),
+            )],
+            username: None,
+            password: None,
+        })
+        .primary_credentials(Some("fleet"), "p-hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let Ok(settings) = builder.into_settings() else {
+            panic!("valid sentinel settings");
+        };
+        assert!(!settings.display_url.contains("hunter2"));
+        assert!(
+            settings
+                .secrets
+                .scrub("x p-hunter2 s-hunter2")
+                .matches("hunter2")
+                .count()
+                == 0
+        );
+    }
 }

@@ -857,12 +857,22 @@ pub const SENTINEL_SERVICE: &str = "mymaster";
 impl RedisSentinel {
     pub fn start() -> Option<Self> {
         let binary = redis_binary()?;
-        let primary = RedisServer::start()?;
+        // Replication writes RDB files: into the scratch directory, not
+        // the working directory.
+        let dir = TempDir::new("sentinel");
+        let primary = RedisServer::start_with(None, &["--dir", &dir.path("")])?;
         let replica = RedisServer::start_with(
             None,
-            &["--replicaof", "127.0.0.1", &primary.port.to_string()],
+            &[
+                "--dir",
+                &dir.path(""),
+                "--dbfilename",
+                "replica.rdb",
+                "--replicaof",
+                "127.0.0.1",
+                &primary.port.to_string(),
+            ],
         )?;
-        let dir = TempDir::new("sentinel");
         let port = free_port();
         let conf = dir.path("sentinel.conf");
         std::fs::write(
