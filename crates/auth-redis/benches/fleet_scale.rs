@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::Authenticated;
+use auth_core::{Authenticated, RefreshPolicy};
 use auth_redis::RedisStore;
 use common::procs::{REPLY, Worker, all, print_report, sum};
 use common::{ApiProvider, RedisServer, TokenApi};
@@ -31,6 +31,8 @@ const PROCESSES: usize = 16;
 const TASKS: usize = 250;
 const LIFETIME: Duration = Duration::from_secs(6);
 const SUSTAINED: Duration = Duration::from_secs(18);
+const REFRESH_MARGIN: Duration = Duration::from_secs(1);
+const REFRESH_JITTER: Duration = Duration::from_millis(500);
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,6 +62,9 @@ async fn worker() {
         .store(Arc::new(store))
         .lock_poll_interval(Duration::from_millis(20))
         .min_login_interval(Duration::ZERO)
+        // Renew 1-1.5 s before expiry (the default, 60-75 s capped at half
+        // the lifetime, would renew a 6 s token every 3 s).
+        .refresh_policy(RefreshPolicy::new(REFRESH_MARGIN, REFRESH_JITTER))
         .build()
         .expect("client");
     println!("{REPLY}ready pid={}", std::process::id());
@@ -164,7 +169,9 @@ async fn parent() {
     ];
     let mut raw = common::raw_connection(&redis.url()).await;
     let calls_per_round = (PROCESSES * TASKS) as u64;
-    println!("fleet_scale: {PROCESSES} processes x {TASKS} tasks, token lifetime {LIFETIME:?}");
+    println!(
+        "fleet_scale: {PROCESSES} processes x {TASKS} tasks, token lifetime {LIFETIME:?}, renewed {REFRESH_MARGIN:?} + up to {REFRESH_JITTER:?} before expiry"
+    );
     let mut workers = Worker::spawn_many(&env, PROCESSES).await;
 
     // Cold start: every process calls at once.
@@ -210,11 +217,17 @@ async fn parent() {
     let elapsed = started.elapsed();
     let (cmds, detail) = delta(&before, &command_stats(&mut raw).await);
     let logins = api.logins() - logins_before;
+    // One login per renewal is the floor: a token is renewed every
+    // lifetime - lead, lead = margin + jitter/2 on average.
+    let renewal = LIFETIME - REFRESH_MARGIN - REFRESH_JITTER / 2;
     println!(
-        "sustained {:.1} s ({:.2} token lifetimes): {calls} calls -> {logins} login(s) = {:.2} per token lifetime; {cmds} Redis commands ({:.5} per call) {detail}",
+        "sustained {:.1} s ({:.2} token lifetimes, {:.2} renewal periods of {:.2} s): {calls} calls -> {logins} login(s) = {:.2} per token lifetime, {:.2} per renewal; {cmds} Redis commands ({:.5} per call) {detail}",
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() / LIFETIME.as_secs_f64(),
+        elapsed.as_secs_f64() / renewal.as_secs_f64(),
+        renewal.as_secs_f64(),
         logins as f64 / (elapsed.as_secs_f64() / LIFETIME.as_secs_f64()),
+        logins as f64 / (elapsed.as_secs_f64() / renewal.as_secs_f64()),
         cmds as f64 / calls as f64,
     );
 
