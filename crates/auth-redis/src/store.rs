@@ -210,8 +210,10 @@ impl RedisStore {
     /// [`primary_credentials`](RedisStoreBuilder::primary_credentials).
     ///
     /// The store asks the sentinels for the primary, keeps one connection
-    /// to it and asks again after a connection failure or a `READONLY`
-    /// reply (a failover). Requires the `sentinel` feature.
+    /// to it and asks again after a connection failure, a `READONLY`,
+    /// `MASTERDOWN` or `LOADING` reply, and at most once a second while in
+    /// use, so it follows a failover within about a second. Requires the
+    /// `sentinel` feature.
     #[cfg(feature = "sentinel")]
     pub fn sentinel_builder<I, S>(service: impl Into<String>, sentinels: I) -> RedisStoreBuilder
     where
