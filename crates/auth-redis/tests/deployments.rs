@@ -401,3 +401,34 @@ async fn sentinel_store_follows_a_failover() {
     let info = set.replica.cli(&["INFO", "replication"]);
     assert!(info.contains("role:master"), "{info}");
 }
+
+#[cfg(feature = "sentinel")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_store_authenticates_to_the_primary_with_its_credentials() {
+    let Some(set) = common::RedisSentinel::start_with_password(Some("primary-pw")) else {
+        return;
+    };
+    // The sentinel needs no password here, the primary does.
+    let err = RedisStore::sentinel_builder(common::SENTINEL_SERVICE, [set.url()])
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Store(_)), "{err:?}");
+    let builder = RedisStore::sentinel_builder(common::SENTINEL_SERVICE, [set.url()])
+        .prefix("s")
+        .primary_credentials(None, "primary-pw");
+    assert!(!format!("{builder:?}").contains("primary-pw"));
+    let store = builder
+        .build()
+        .await
+        .expect("store with the primary's password");
+    assert!(!format!("{store:?}").contains("primary-pw"));
+    every_operation(&store, KEY).await.unwrap();
+    // A wrong password: refused at build, without showing it.
+    let err = RedisStore::sentinel_builder(common::SENTINEL_SERVICE, [set.url()])
+        .primary_credentials(None, "wrong-pw")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("wrong-pw"), "{err}");
+}

@@ -856,31 +856,47 @@ pub const SENTINEL_SERVICE: &str = "mymaster";
 
 impl RedisSentinel {
     pub fn start() -> Option<Self> {
+        Self::start_with_password(None)
+    }
+
+    /// Starts the set; with `password`, the primary and the replica
+    /// require it (the sentinel does not).
+    pub fn start_with_password(password: Option<&str>) -> Option<Self> {
         let binary = redis_binary()?;
         // Replication writes RDB files: into the scratch directory, not
         // the working directory.
         let dir = TempDir::new("sentinel");
-        let primary = RedisServer::start_with(None, &["--dir", &dir.path("")])?;
-        let replica = RedisServer::start_with(
-            None,
-            &[
-                "--dir",
-                &dir.path(""),
-                "--dbfilename",
-                "replica.rdb",
-                "--replicaof",
-                "127.0.0.1",
-                &primary.port.to_string(),
-            ],
-        )?;
+        let mut auth = Vec::new();
+        if let Some(p) = password {
+            auth.extend(["--masterauth", p]);
+        }
+        let dir_path = dir.path("");
+        let mut primary_args = vec!["--dir", &dir_path];
+        primary_args.extend(&auth);
+        let primary = RedisServer::start_with(password, &primary_args)?;
+        let primary_port = primary.port.to_string();
+        let mut replica_args = vec![
+            "--dir",
+            &dir_path,
+            "--dbfilename",
+            "replica.rdb",
+            "--replicaof",
+            "127.0.0.1",
+            &primary_port,
+        ];
+        replica_args.extend(&auth);
+        let replica = RedisServer::start_with(password, &replica_args)?;
         let port = free_port();
         let conf = dir.path("sentinel.conf");
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\nsentinel failover-timeout {SENTINEL_SERVICE} 5000\n",
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\nsentinel failover-timeout {SENTINEL_SERVICE} 5000\n{}",
                 dir.path(""),
-                primary.port
+                primary.port,
+                password
+                    .map(|p| format!("sentinel auth-pass {SENTINEL_SERVICE} {p}\n"))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
