@@ -318,6 +318,77 @@ async fn cluster_store_as_acl_user_runs_every_operation_on_three_nodes() {
         .unwrap();
 }
 
+#[cfg(feature = "cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_down_fails_fast_then_recovers() {
+    let Some(mut cluster) = common::RedisCluster::start(None) else {
+        return;
+    };
+    let op_timeout = Duration::from_millis(200);
+    let store = RedisStore::cluster_builder(cluster.urls())
+        .prefix("d")
+        .op_timeout(op_timeout)
+        .outage_cooldown(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    store
+        .save(KEY, &stored(1, "tok-a"), Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+
+    // Every node down: each operation fails within its timeout.
+    for node in &mut cluster.nodes {
+        node.kill();
+    }
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert!(matches!(store.load(KEY).await, Err(AuthError::Store(_))));
+        assert!(store.next_generation(KEY).await.is_err());
+        assert!(
+            started.elapsed() < 2 * op_timeout + Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+
+    // The nodes come back on their ports with their cluster configuration
+    // (and no data): the store finds them by itself.
+    for node in &mut cluster.nodes {
+        node.restart();
+    }
+    cluster.wait_until_ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let saved = store
+            .save(KEY, &stored(2, "tok-b"), Some(Duration::from_secs(60)))
+            .await;
+        if saved.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store did not recover: {saved:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovered = std::time::Instant::now();
+    let mut failures = Vec::new();
+    for _ in 0..50 {
+        match store.load(KEY).await {
+            Ok(s) => assert_eq!(s.unwrap().generation, 2),
+            Err(e) => failures.push((recovered.elapsed(), e)),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "after recovery: {} failed load(s): {failures:?}",
+        failures.len()
+    );
+    assert!(failures.is_empty());
+}
+
 // -------------------------------------------------------------- sentinel
 
 #[cfg(feature = "sentinel")]

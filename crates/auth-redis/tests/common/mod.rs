@@ -793,8 +793,20 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let cluster = Self {
+            nodes,
+            _dir: dir,
+            acl: acl_prefix.is_some(),
+        };
+        cluster.wait_until_ok();
+        Some(cluster)
+    }
+
+    /// Waits until every node reports `cluster_state:ok` and knows the
+    /// three primaries.
+    pub fn wait_until_ok(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        for node in &nodes {
+        for node in &self.nodes {
             loop {
                 let info = node.cli(&["CLUSTER", "INFO"]);
                 let slots_ok = node
@@ -813,11 +825,6 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Some(Self {
-            nodes,
-            _dir: dir,
-            acl: acl_prefix.is_some(),
-        })
     }
 
     /// The node URLs (as the ACL user when there is one).
