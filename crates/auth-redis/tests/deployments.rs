@@ -389,6 +389,32 @@ async fn cluster_down_fails_fast_then_recovers() {
     assert!(failures.is_empty());
 }
 
+#[cfg(all(feature = "cluster", feature = "tls"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_cluster_store_with_a_private_ca_runs_every_operation() {
+    let tls = std::sync::Arc::new(common::TlsFiles::generate());
+    let Some(cluster) = common::RedisCluster::start_with(None, Some(std::sync::Arc::clone(&tls)))
+    else {
+        return;
+    };
+    let urls = cluster.urls();
+    assert!(urls.iter().all(|u| u.starts_with("rediss://")), "{urls:?}");
+    let store = RedisStore::cluster_builder(urls.clone())
+        .prefix("tc")
+        .tls_root_certificates(tls.ca_pem.as_bytes())
+        .build()
+        .await
+        .expect("TLS cluster store");
+    for i in 0..8 {
+        every_operation(&store, &format!("{KEY}:{i}"))
+            .await
+            .unwrap();
+    }
+    // Without the CA: refused at build.
+    let err = RedisStore::cluster_builder(urls).build().await.unwrap_err();
+    assert!(matches!(err, AuthError::Store(_)), "{err:?}");
+}
+
 // -------------------------------------------------------------- sentinel
 
 #[cfg(feature = "sentinel")]

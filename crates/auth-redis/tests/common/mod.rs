@@ -79,7 +79,7 @@ pub struct RedisServer {
     extra_args: Vec<String>,
     child: Option<Child>,
     /// Set when the port is a TLS port (`--port 0 --tls-port <port>`).
-    tls: Option<TlsFiles>,
+    tls: Option<Arc<TlsFiles>>,
     /// `user:password` of an ACL user put into the URL instead of the
     /// default user's password.
     acl_user: Option<(String, String)>,
@@ -117,28 +117,37 @@ impl RedisServer {
     /// generated here; with `client_auth`, it requires client certificates
     /// issued by that CA (mutual TLS).
     pub fn start_tls(client_auth: bool) -> Option<Self> {
+        Self::start_tls_with(Arc::new(TlsFiles::generate()), client_auth, &[])
+    }
+
+    /// Starts one that accepts only TLS with the certificates of `tls` and
+    /// extra `redis-server` arguments.
+    pub fn start_tls_with(
+        tls: Arc<TlsFiles>,
+        client_auth: bool,
+        extra_args: &[&str],
+    ) -> Option<Self> {
         let binary = redis_binary()?;
-        let tls = TlsFiles::generate();
+        let mut args = vec![
+            "--tls-cert-file".to_owned(),
+            tls.path("server.pem"),
+            "--tls-key-file".into(),
+            tls.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            tls.path("ca.pem"),
+            "--tls-auth-clients".into(),
+            if client_auth { "yes" } else { "no" }.into(),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let mut server = Self {
             binary,
             port: free_port(),
             password: None,
-            extra_args: Vec::new(),
+            extra_args: args,
             child: None,
             tls: Some(tls),
             acl_user: None,
         };
-        let files = server.tls.as_ref().unwrap();
-        server.extra_args = vec![
-            "--tls-cert-file".into(),
-            files.path("server.pem"),
-            "--tls-key-file".into(),
-            files.path("server.key"),
-            "--tls-ca-cert-file".into(),
-            files.path("ca.pem"),
-            "--tls-auth-clients".into(),
-            if client_auth { "yes" } else { "no" }.into(),
-        ];
         server.spawn();
         Some(server)
     }
@@ -748,6 +757,12 @@ impl RedisCluster {
     /// has the ACL user `fleet-user` limited to the store's rules on
     /// `~{prefix}:*` (ACL users are per node in a cluster).
     pub fn start(acl_prefix: Option<&str>) -> Option<Self> {
+        Self::start_with(acl_prefix, None)
+    }
+
+    /// Like [`start`](Self::start); with `tls`, the nodes accept only TLS
+    /// (client and cluster bus: `--tls-cluster yes`) with its certificates.
+    pub fn start_with(acl_prefix: Option<&str>, tls: Option<Arc<TlsFiles>>) -> Option<Self> {
         redis_binary()?;
         let dir = TempDir::new("cluster");
         let mut nodes = Vec::new();
@@ -764,7 +779,15 @@ impl RedisCluster {
                 &dir.path(""),
             ];
             let password = acl_prefix.map(|_| "admin-pw");
-            let mut node = RedisServer::start_with(password, &args)?;
+            let mut node = match &tls {
+                None => RedisServer::start_with(password, &args)?,
+                Some(tls) => {
+                    assert!(password.is_none(), "TLS cluster without ACL here");
+                    let mut tls_args = args.to_vec();
+                    tls_args.extend(["--tls-cluster", "yes"]);
+                    RedisServer::start_tls_with(Arc::clone(tls), false, &tls_args)?
+                }
+            };
             if let Some(prefix) = acl_prefix {
                 let rules = format!(
                     "on >fleet-pw resetkeys ~{prefix}:* resetchannels -@all {ACL_STORE_RULES} {ACL_CLUSTER_RULES}"
@@ -783,6 +806,9 @@ impl RedisCluster {
         let mut cmd = Command::new(redis_cli());
         cmd.arg("--cluster").arg("create").args(&addrs);
         cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        if let Some(tls) = &tls {
+            cmd.args(["--tls", "--cacert", &tls.path("ca.pem")]);
+        }
         if acl_prefix.is_some() {
             cmd.args(["--no-auth-warning", "-a", "admin-pw"]);
         }
@@ -836,7 +862,7 @@ impl RedisCluster {
         StoreSpec {
             kind: "cluster",
             urls: self.urls(),
-            ca_pem: None,
+            ca_pem: self.nodes[0].ca_pem(),
             service: None,
         }
     }
