@@ -8,9 +8,9 @@ use std::time::Duration;
 use auth_core::AuthError;
 use auth_core::rotation::FingerprintKey;
 use auth_core::secrecy::{ExposeSecret, SecretString};
-use redis::Client;
 
 use crate::codec::Codec;
+use crate::connection::{Connector, Timeouts};
 use crate::secrets::{Secrets, redact_url};
 
 /// What the fleet secret's fingerprint key is derived for (a label, so the
@@ -35,7 +35,7 @@ pub const DEFAULT_OUTAGE_COOLDOWN: Duration = Duration::from_secs(1);
 /// address or password shows up at start-up.
 #[must_use]
 pub struct RedisStoreBuilder {
-    url: SecretString,
+    target: Target,
     prefix: String,
     op_timeout: Duration,
     connect_timeout: Duration,
@@ -43,17 +43,110 @@ pub struct RedisStoreBuilder {
     lazy: bool,
     codec: Codec,
     key_error: Option<String>,
-    legacy_v1: bool,
+    /// `None`: the default of the target (on for one server, off on Cluster).
+    legacy_v1: Option<bool>,
+    #[cfg(feature = "tls")]
+    tls: TlsFiles,
     /// Keys the credential fingerprints: from the fleet secret, else from
     /// the encryption key.
     fleet_fingerprints: Option<FingerprintKey>,
     encryption_fingerprints: Option<FingerprintKey>,
 }
 
+/// Which Redis deployment a store talks to.
+pub(crate) enum Target {
+    /// One server (or a proxy): its URL.
+    Single(SecretString),
+    /// Redis Cluster: the URLs of some of its nodes.
+    #[cfg(feature = "cluster")]
+    Cluster(Vec<SecretString>),
+    /// The primary of a set monitored by Redis Sentinel.
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        /// The name the sentinels know the primary by.
+        service: String,
+        /// URLs of (some of) the sentinels.
+        sentinels: Vec<SecretString>,
+        /// User name and password of the primary (not of the sentinels).
+        username: Option<String>,
+        password: Option<SecretString>,
+    },
+}
+
+impl Target {
+    /// Every URL of the target.
+    fn urls(&self) -> Vec<&SecretString> {
+        match self {
+            Target::Single(url) => vec![url],
+            #[cfg(feature = "cluster")]
+            Target::Cluster(nodes) => nodes.iter().collect(),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel { sentinels, .. } => sentinels.iter().collect(),
+        }
+    }
+
+    /// The target with passwords redacted, for `Debug`.
+    fn display(&self) -> String {
+        #[cfg_attr(
+            not(any(feature = "cluster", feature = "sentinel")),
+            allow(unused_variables)
+        )]
+        let urls = || {
+            self.urls()
+                .into_iter()
+                .map(|u| redact_url(u.expose_secret()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Target::Single(url) => redact_url(url.expose_secret()),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) => format!("cluster [{}]", urls()),
+            #[cfg(feature = "sentinel")]
+            Target::Sentinel { service, .. } => {
+                format!("sentinel primary {service:?} via [{}]", urls())
+            }
+        }
+    }
+
+    /// The secrets of the target: URLs, their passwords, the primary's.
+    fn secrets(&self) -> Secrets {
+        let secrets = Secrets::of_urls(self.urls().into_iter().map(|u| u.expose_secret()));
+        #[cfg(feature = "sentinel")]
+        if let Target::Sentinel {
+            password: Some(p), ..
+        } = self
+        {
+            return secrets.with(p.expose_secret());
+        }
+        secrets
+    }
+
+    /// Whether this is a Redis Cluster.
+    fn is_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if matches!(self, Target::Cluster(_)) {
+            return true;
+        }
+        false
+    }
+}
+
+/// Certificates for `rediss://` connections.
+#[cfg(feature = "tls")]
+#[derive(Default)]
+struct TlsFiles {
+    /// PEM: the CA certificates that server certificates are checked
+    /// against, instead of the platform's.
+    roots: Option<Vec<u8>>,
+    /// PEM: client certificate chain and private key (mutual TLS).
+    client: Option<(Vec<u8>, auth_core::secrecy::SecretSlice<u8>)>,
+}
+
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStoreBuilder")
-            .field("url", &redact_url(self.url.expose_secret()))
+            .field("url", &self.target.display())
             .field("prefix", &self.prefix)
             .field("op_timeout", &self.op_timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -65,14 +158,18 @@ impl fmt::Debug for RedisStoreBuilder {
                 "fingerprints",
                 &(self.fleet_fingerprints.is_some() || self.encryption_fingerprints.is_some()),
             )
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl RedisStoreBuilder {
     pub(crate) fn new(url: SecretString) -> Self {
+        Self::for_target(Target::Single(url))
+    }
+
+    pub(crate) fn for_target(target: Target) -> Self {
         Self {
-            url,
+            target,
             prefix: DEFAULT_PREFIX.to_owned(),
             op_timeout: DEFAULT_OP_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -80,7 +177,9 @@ impl RedisStoreBuilder {
             lazy: false,
             codec: Codec::Plain,
             key_error: None,
-            legacy_v1: true,
+            legacy_v1: None,
+            #[cfg(feature = "tls")]
+            tls: TlsFiles::default(),
             fleet_fingerprints: None,
             encryption_fingerprints: None,
         }
@@ -205,8 +304,73 @@ impl RedisStoreBuilder {
     /// the v1 keys do not, so it must be off before moving to Redis Cluster).
     /// Leftover v1 keys expire with their TTLs (a v1 session without a TTL
     /// or a v1 generation counter stays until deleted, and is then unused).
+    ///
+    /// On Redis Cluster it is off by default, and [`build`](Self::build)
+    /// refuses to switch it on: the scripts that touch v1 and v2 keys
+    /// together would fail with `CROSSSLOT` (and older versions had no
+    /// Cluster client, so no old process can share a Cluster anyway).
     pub fn write_legacy_v1(mut self, on: bool) -> Self {
-        self.legacy_v1 = on;
+        self.legacy_v1 = Some(on);
+        self
+    }
+
+    /// Trust these CA certificates (PEM, one or more) for `rediss://`
+    /// connections instead of the platform's root certificates: for a Redis
+    /// whose certificate is issued by a private CA. The server's name (the
+    /// URL's host) is still checked against its certificate.
+    ///
+    /// Requires the `tls` feature; [`build`](Self::build) fails if the
+    /// PEM holds no certificate or the URL is not `rediss://`.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.roots = Some(pem.into());
+        self
+    }
+
+    /// Present this client certificate (PEM chain) and private key (PEM)
+    /// to the server: for Redis with `tls-auth-clients yes` (mutual TLS).
+    /// The key is kept as a secret.
+    ///
+    /// Requires the `tls` feature; [`build`](Self::build) fails if either
+    /// does not parse or the URL is not `rediss://`.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((certificate_pem.into(), key_pem.into().into()));
+        self
+    }
+
+    /// The primary's user name (ACL user) and password, for a store built
+    /// with [`RedisStore::sentinel_builder`](crate::RedisStore::sentinel_builder)
+    /// (the sentinels' own credentials are in their URLs). Without it, the
+    /// primary is used without authentication.
+    ///
+    /// Requires the `sentinel` feature; [`build`](Self::build) fails if the
+    /// store is not a Sentinel one.
+    #[cfg(feature = "sentinel")]
+    pub fn primary_credentials(
+        mut self,
+        username: Option<&str>,
+        password: impl Into<String>,
+    ) -> Self {
+        match &mut self.target {
+            Target::Sentinel {
+                username: u,
+                password: p,
+                ..
+            } => {
+                *u = username.map(str::to_owned);
+                *p = Some(SecretString::from(password.into()));
+            }
+            _ => {
+                self.key_error = Some(
+                    "primary_credentials applies to stores built with RedisStore::sentinel_builder; put the credentials in the URL instead".to_owned(),
+                );
+            }
+        }
         self
     }
 
@@ -234,16 +398,32 @@ impl RedisStoreBuilder {
                 return Err(AuthError::config(format!("{name} must be positive")));
             }
         }
-        let secrets = Secrets::of_url(self.url.expose_secret());
-        let client = Client::open(self.url.expose_secret()).map_err(|e| {
-            AuthError::config(format!(
-                "invalid Redis URL ({}); expected redis://[[user]:password@]host[:port][/db] or redis+unix:///path",
-                secrets.scrub(&e.to_string())
-            ))
-        })?;
+        let legacy_v1 = match (self.legacy_v1, self.target.is_cluster()) {
+            (Some(true), true) => {
+                return Err(AuthError::config(
+                    "write_legacy_v1(true) cannot work on Redis Cluster: the v1 keys are not in the account's hash slot (scripts would fail with CROSSSLOT); remove the setting (it is off by default on Cluster)",
+                ));
+            }
+            (Some(on), _) => on,
+            (None, cluster) => !cluster,
+        };
+        let secrets = self.target.secrets();
+        let display_url = self.target.display();
+        let connector = Connector::new(
+            self.target,
+            #[cfg(feature = "tls")]
+            self.tls.roots,
+            #[cfg(feature = "tls")]
+            self.tls.client,
+            Timeouts {
+                connect: self.connect_timeout,
+                response: self.op_timeout,
+            },
+            &secrets,
+        )?;
         Ok(Settings {
-            client,
-            display_url: redact_url(self.url.expose_secret()),
+            connector,
+            display_url,
             secrets,
             prefix: self.prefix,
             op_timeout: self.op_timeout,
@@ -251,7 +431,7 @@ impl RedisStoreBuilder {
             outage_cooldown: self.outage_cooldown,
             lazy: self.lazy,
             codec: self.codec,
-            legacy_v1: self.legacy_v1,
+            legacy_v1,
             fingerprints: self.fleet_fingerprints.or(self.encryption_fingerprints),
         })
     }
@@ -261,7 +441,7 @@ impl RedisStoreBuilder {
 /// [`RedisStoreBuilder::into_settings`]: what the store is built from.
 pub(crate) struct Settings {
     /// The Redis client (opened, not connected).
-    pub(crate) client: Client,
+    pub(crate) connector: Connector,
     /// The URL with its password redacted, for `Debug`.
     pub(crate) display_url: String,
     /// The secret parts of the URL, scrubbed from errors.
@@ -312,5 +492,108 @@ mod tests {
             panic!("valid settings");
         };
         assert!(!settings.display_url.contains("pw-hunter2"));
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn cluster_refuses_the_v1_keys_and_redacts_every_node() {
+        let nodes = || {
+            Target::Cluster(vec![
+                SecretString::from("redis://u:pw-hunter2@127.0.0.1:7001".to_owned()),
+                SecretString::from("redis://u:pw-hunter2@127.0.0.1:7002".to_owned()),
+            ])
+        };
+        let Ok(settings) = RedisStoreBuilder::for_target(nodes()).into_settings() else {
+            panic!("valid cluster settings");
+        };
+        assert!(!settings.legacy_v1, "off by default on Cluster");
+        assert!(!settings.display_url.contains("pw-hunter2"));
+        assert!(settings.display_url.contains("7002"));
+        let builder = RedisStoreBuilder::for_target(nodes()).write_legacy_v1(true);
+        assert!(!format!("{builder:?}").contains("pw-hunter2"));
+        let err = builder.into_settings().err().expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("CROSSSLOT")),
+            "{err:?}"
+        );
+        let Ok(off) = RedisStoreBuilder::for_target(nodes())
+            .write_legacy_v1(false)
+            .into_settings()
+        else {
+            panic!("v2 only is fine");
+        };
+        assert!(!off.legacy_v1);
+        // One server keeps the rolling-deploy default.
+        let Ok(single) =
+            RedisStoreBuilder::new(SecretString::from("redis://h".to_owned())).into_settings()
+        else {
+            panic!("valid");
+        };
+        assert!(single.legacy_v1);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_files_need_rediss_and_pem() {
+        let err = RedisStoreBuilder::new(SecretString::from("redis://127.0.0.1".to_owned()))
+            .tls_root_certificates("-----BEGIN CERTIFICATE-----")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("rediss://")),
+            "{err:?}"
+        );
+        let err = RedisStoreBuilder::new(SecretString::from("rediss://127.0.0.1".to_owned()))
+            .tls_root_certificates("garbage")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("PEM")),
+            "{err:?}"
+        );
+        let err = RedisStoreBuilder::new(SecretString::from("rediss://127.0.0.1".to_owned()))
+            .tls_client_certificate("garbage", "secret-key-hunter2")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+    }
+
+    #[cfg(feature = "sentinel")]
+    #[test]
+    fn primary_credentials_are_for_sentinel_stores_and_secret() {
+        let err = RedisStoreBuilder::new(SecretString::from("redis://127.0.0.1".to_owned()))
+            .primary_credentials(None, "pw")
+            .into_settings()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&err, AuthError::Config(m) if m.contains("sentinel")),
+            "{err:?}"
+        );
+        let builder = RedisStoreBuilder::for_target(Target::Sentinel {
+            service: "mymaster".to_owned(),
+            sentinels: vec![SecretString::from(
+                "redis://:s-hunter2@127.0.0.1:26379".to_owned(),
+            )],
+            username: None,
+            password: None,
+        })
+        .primary_credentials(Some("fleet"), "p-hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+        let Ok(settings) = builder.into_settings() else {
+            panic!("valid sentinel settings");
+        };
+        assert!(!settings.display_url.contains("hunter2"));
+        assert!(
+            settings
+                .secrets
+                .scrub("x p-hunter2 s-hunter2")
+                .matches("hunter2")
+                .count()
+                == 0
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod codec;
 mod config;
+mod connection;
 mod scripts;
 mod secrets;
 mod store;

@@ -9,8 +9,38 @@ pub(crate) struct Secrets {
 }
 
 impl Secrets {
+    #[cfg(test)]
     pub(crate) fn of_url(raw: &str) -> Self {
-        let mut needles = vec![SecretString::from(raw.to_owned())];
+        Self::of_urls([raw])
+    }
+
+    /// The secrets of several URLs (the nodes of a cluster, sentinels).
+    pub(crate) fn of_urls<'a>(urls: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut needles = Vec::new();
+        for raw in urls {
+            Self::collect(raw, &mut needles);
+        }
+        Self::sorted(needles)
+    }
+
+    /// These secrets and `secret`.
+    #[cfg(feature = "sentinel")]
+    pub(crate) fn with(self, secret: &str) -> Self {
+        let mut needles = self.needles;
+        needles.push(SecretString::from(secret.to_owned()));
+        Self::sorted(needles)
+    }
+
+    fn sorted(mut needles: Vec<SecretString>) -> Self {
+        needles.retain(|n| !n.expose_secret().is_empty());
+        // Longest first, so a password inside the URL is replaced as part of
+        // the URL.
+        needles.sort_by_key(|n| std::cmp::Reverse(n.expose_secret().len()));
+        Self { needles }
+    }
+
+    fn collect(raw: &str, needles: &mut Vec<SecretString>) {
+        needles.push(SecretString::from(raw.to_owned()));
         if let Ok(url) = auth_core::url::Url::parse(raw) {
             if let Some(p) = url.password() {
                 needles.push(SecretString::from(p.to_owned()));
@@ -26,11 +56,6 @@ impl Secrets {
                 }
             }
         }
-        needles.retain(|n| !n.expose_secret().is_empty());
-        // Longest first, so a password inside the URL is replaced as part of
-        // the URL.
-        needles.sort_by_key(|n| std::cmp::Reverse(n.expose_secret().len()));
-        Self { needles }
     }
 
     /// `text` with every secret replaced by `[REDACTED]`.

@@ -10,14 +10,12 @@ use async_trait::async_trait;
 use auth_core::rotation::FingerprintKey;
 use auth_core::secrecy::SecretString;
 use auth_core::{AuthError, FailureCount, LockToken, StoredSession, TokenStore};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{
-    AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, Script, ServerErrorKind,
-};
+use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 use tokio::time::Instant;
 
 use crate::codec::Codec;
 use crate::config::{RedisStoreBuilder, Settings};
+use crate::connection::{Connection, Timeouts};
 use crate::scripts::Scripts;
 use crate::secrets::Secrets;
 
@@ -34,7 +32,7 @@ pub const FAILURE_HORIZON: Duration = Duration::from_secs(24 * 3600);
 pub const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 struct Inner {
-    connection: ConnectionManager,
+    connection: Connection,
     display_url: String,
     secrets: Secrets,
     prefix: String,
@@ -52,7 +50,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn new(connection: ConnectionManager, settings: Settings) -> Self {
+    fn new(connection: Connection, settings: Settings) -> Self {
         Self {
             connection,
             display_url: settings.display_url,
@@ -128,36 +126,6 @@ impl RedisStoreBuilder {
     }
 }
 
-/// Opens one connection and sends `PING`, so a wrong address or password is
-/// reported by `build` (the connection manager would retry it silently).
-async fn check_connection(
-    client: &Client,
-    connect_timeout: Duration,
-    op_timeout: Duration,
-    secrets: &Secrets,
-) -> Result<(), AuthError> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(connect_timeout))
-        .set_response_timeout(Some(op_timeout));
-    let attempt = async {
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        redis::cmd("PING").query_async::<()>(&mut conn).await
-    };
-    match tokio::time::timeout(connect_timeout + op_timeout, attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(AuthError::Store(format!(
-            "could not connect to Redis: {}",
-            secrets.scrub(&e.to_string())
-        ))),
-        Err(_) => Err(AuthError::Store(format!(
-            "could not connect to Redis within {} ms",
-            (connect_timeout + op_timeout).as_millis()
-        ))),
-    }
-}
-
 /// Which key of an account.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -202,9 +170,12 @@ fn hash_tag(cache_key: &str) -> String {
 
 impl RedisStore {
     /// A builder for a store on the Redis at `url`
-    /// (`redis://[[user]:password@]host[:port][/db]` or
+    /// (`redis://[[user]:password@]host[:port][/db]`,
+    /// `rediss://...` for TLS with the `tls` feature, or
     /// `redis+unix:///path/to/socket[?db=N&pass=...]`). The URL is kept as a
-    /// secret: it may carry a password.
+    /// secret: it may carry a password. For Redis Cluster and Sentinel, see
+    /// `cluster_builder` and `sentinel_builder` (features `cluster`,
+    /// `sentinel`).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder::new(SecretString::from(url.into()))
     }
@@ -214,28 +185,69 @@ impl RedisStore {
         Self::builder(url).build().await
     }
 
+    /// A builder for a store on Redis Cluster, given the URLs of some of
+    /// its nodes (`redis://[[user]:password@]host:port`, or `rediss://` with
+    /// the `tls` feature; all with the same credentials and TLS mode). The
+    /// client learns the other nodes and the slot map from them and follows
+    /// resharding and failovers.
+    ///
+    /// Every key of an account shares one hash slot, so every operation is
+    /// one script on one node. [`write_legacy_v1`](RedisStoreBuilder::write_legacy_v1)
+    /// is off (and cannot be switched on). Requires the `cluster` feature.
+    #[cfg(feature = "cluster")]
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStoreBuilder::for_target(crate::config::Target::Cluster(
+            nodes
+                .into_iter()
+                .map(|n| SecretString::from(n.into()))
+                .collect(),
+        ))
+    }
+
+    /// A builder for a store on the primary that Redis Sentinel designates
+    /// for `service` (the name in `sentinel monitor <service> ...`), given
+    /// the URLs of some sentinels (`redis://[[user]:password@]host:port`,
+    /// with the sentinels' own credentials; `rediss://` with the `tls`
+    /// feature makes both the sentinel and the primary connections TLS).
+    /// The primary's credentials are set with
+    /// [`primary_credentials`](RedisStoreBuilder::primary_credentials).
+    ///
+    /// The store asks the sentinels for the primary, keeps one connection
+    /// to it and asks again after a connection failure, a `READONLY`,
+    /// `MASTERDOWN` or `LOADING` reply, and at most once a second while in
+    /// use, so it follows a failover within about a second. Requires the
+    /// `sentinel` feature.
+    #[cfg(feature = "sentinel")]
+    pub fn sentinel_builder<I, S>(service: impl Into<String>, sentinels: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStoreBuilder::for_target(crate::config::Target::Sentinel {
+            service: service.into(),
+            sentinels: sentinels
+                .into_iter()
+                .map(|n| SecretString::from(n.into()))
+                .collect(),
+            username: None,
+            password: None,
+        })
+    }
+
     /// The store of checked `settings`: connects first unless they are lazy.
     async fn open(settings: Settings) -> Result<Self, AuthError> {
-        if !settings.lazy {
-            check_connection(
-                &settings.client,
-                settings.connect_timeout,
-                settings.op_timeout,
-                &settings.secrets,
-            )
+        let timeouts = Timeouts {
+            connect: settings.connect_timeout,
+            response: settings.op_timeout,
+        };
+        let connection = settings
+            .connector
+            .connect(timeouts, settings.lazy, &settings.secrets)
             .await?;
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.op_timeout))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1))
-            .set_exponent_base(2.0)
-            .set_number_of_retries(5);
-        let connection = ConnectionManager::new_lazy_with_config(settings.client.clone(), config)
-            .map_err(|e| {
-            AuthError::Store(format!("redis: {}", settings.secrets.scrub(&e.to_string())))
-        })?;
         Ok(Self {
             inner: Arc::new(Inner::new(connection, settings)),
         })

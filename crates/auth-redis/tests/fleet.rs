@@ -15,7 +15,7 @@ use std::time::Duration;
 use auth_core::{AuthError, Authenticated, LockoutRule, TokenStore};
 use auth_redis::RedisStore;
 use common::procs::{REPLY, Worker, all, assert_all_ok, print_report, sum};
-use common::{ApiProvider, RedisServer, TokenApi};
+use common::{ApiProvider, RedisServer, StoreSpec, TokenApi};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
@@ -43,7 +43,10 @@ async fn worker() {
         return;
     }
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} not set"));
-    let store = RedisStore::builder(env("W_REDIS"))
+    // The deployment (one server, TLS, ACL user, Cluster, Sentinel) comes
+    // from W_REDIS_KIND, W_REDIS, W_REDIS_CA and W_REDIS_SERVICE.
+    let store = StoreSpec::from_env()
+        .builder()
         .prefix("fleet")
         .op_timeout(Duration::from_millis(300))
         .outage_cooldown(Duration::from_millis(500))
@@ -51,6 +54,15 @@ async fn worker() {
         .build()
         .await
         .expect("store");
+    // Connected before the first burst, as a service is once it runs: the
+    // first operation of a lazy store also opens the connection (a TLS
+    // handshake, or the cluster's slot map), which 250 tasks in 4
+    // debug-build processes on 2 cores can push past the 300 ms operation
+    // timeout (the fleet then degrades to a login per process, by design,
+    // which is not what these tests measure).
+    if let Err(e) = store.ping().await {
+        eprintln!("worker {}: first ping failed: {e}", std::process::id());
+    }
     let base = auth_core::url::Url::parse(&env("W_API")).unwrap();
     let mut provider = ApiProvider::new(base, &env("W_PASSWORD"));
     provider.login_timeout = Duration::from_millis(env("W_LOGIN_TIMEOUT_MS").parse().unwrap());
@@ -152,7 +164,7 @@ async fn report(
 // ------------------------------------------------------------------ parent
 
 struct Setup<'a> {
-    redis: &'a RedisServer,
+    redis: StoreSpec,
     api: &'a TokenApi,
     password: &'a str,
     lockout: Option<&'a str>,
@@ -161,16 +173,16 @@ struct Setup<'a> {
 
 impl Setup<'_> {
     fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![
+        let mut env = self.redis.env();
+        env.extend([
             (WORKER_ENV, "1".to_owned()),
-            ("W_REDIS", self.redis.url()),
             ("W_API", self.api.base.to_string()),
             ("W_PASSWORD", self.password.to_owned()),
             (
                 "W_LOGIN_TIMEOUT_MS",
                 self.login_timeout.as_millis().to_string(),
             ),
-        ];
+        ]);
         if let Some(rule) = self.lockout {
             env.push(("W_LOCKOUT", rule.to_owned()));
         }
@@ -184,10 +196,60 @@ impl Setup<'_> {
 async fn four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
     let _fleet = common::procs::one_fleet_at_a_time().await;
     let redis = redis_or_skip!();
+    log_in_once_first_at_expiry_and_after_a_401_storm(redis.spec()).await;
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
+    let Some(redis) = RedisServer::start_tls(false) else {
+        return;
+    };
+    log_in_once_first_at_expiry_and_after_a_401_storm(redis.spec()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
+    let Some(redis) = RedisServer::start_acl("fleet") else {
+        return;
+    };
+    log_in_once_first_at_expiry_and_after_a_401_storm(redis.spec()).await;
+}
+
+#[cfg(feature = "cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
+    let Some(cluster) = common::RedisCluster::start(Some("fleet")) else {
+        return;
+    };
+    log_in_once_first_at_expiry_and_after_a_401_storm(cluster.spec()).await;
+}
+
+#[cfg(feature = "sentinel")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_four_processes_log_in_once_first_at_expiry_and_after_a_401_storm() {
+    let _fleet = common::procs::one_fleet_at_a_time().await;
+    let Some(set) = common::RedisSentinel::start() else {
+        return;
+    };
+    log_in_once_first_at_expiry_and_after_a_401_storm(set.spec()).await;
+}
+
+/// 4 processes x 250 tasks through the store of `redis`: one login at
+/// cold start, one at expiry, one after a 401 storm.
+async fn log_in_once_first_at_expiry_and_after_a_401_storm(redis: StoreSpec) {
+    println!(
+        "deployment: {}, TLS: {}",
+        redis.kind,
+        redis.ca_pem.is_some()
+    );
     let lifetime = Duration::from_secs(3);
     let api = TokenApi::start("right", lifetime).await;
     let setup = Setup {
-        redis: &redis,
+        redis,
         api: &api,
         password: "right",
         lockout: None,
@@ -245,7 +307,7 @@ async fn lockout_count_is_shared_by_the_fleet() {
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     // Wrong key everywhere; the provider's rule: 4 failures per 60 s.
     let setup = Setup {
-        redis: &redis,
+        redis: redis.spec(),
         api: &api,
         password: "wrong",
         lockout: Some("4:60000"),
@@ -292,7 +354,7 @@ async fn redis_outage_degrades_to_one_login_per_process_then_sharing_resumes() {
     let mut redis = redis_or_skip!();
     let api = TokenApi::start("right", Duration::from_secs(60)).await;
     let setup = Setup {
-        redis: &redis,
+        redis: redis.spec(),
         api: &api,
         password: "right",
         lockout: None,
@@ -351,7 +413,7 @@ async fn a_dead_lock_holder_blocks_others_only_until_the_lock_ttl() {
     // holder's lock outlives it by at most one lease.
     let lock_ttl = auth_core::DEFAULT_LOCK_LEASE;
     let setup = Setup {
-        redis: &redis,
+        redis: redis.spec(),
         api: &api,
         password: "right",
         lockout: None,

@@ -78,6 +78,11 @@ pub struct RedisServer {
     password: Option<String>,
     extra_args: Vec<String>,
     child: Option<Child>,
+    /// Set when the port is a TLS port (`--port 0 --tls-port <port>`).
+    tls: Option<Arc<TlsFiles>>,
+    /// `user:password` of an ACL user put into the URL instead of the
+    /// default user's password.
+    acl_user: Option<(String, String)>,
 }
 
 impl RedisServer {
@@ -100,21 +105,160 @@ impl RedisServer {
             password: password.map(str::to_owned),
             extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
+            tls: None,
+            acl_user: None,
         };
         server.spawn();
         Some(server)
     }
 
-    pub fn url(&self) -> String {
-        match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+    /// Starts one that accepts only TLS (`--port 0 --tls-port <port>`),
+    /// with a certificate for `127.0.0.1` and `localhost` issued by a CA
+    /// generated here; with `client_auth`, it requires client certificates
+    /// issued by that CA (mutual TLS).
+    pub fn start_tls(client_auth: bool) -> Option<Self> {
+        Self::start_tls_with(Arc::new(TlsFiles::generate()), client_auth, &[])
+    }
+
+    /// Starts one that accepts only TLS with the certificates of `tls` and
+    /// extra `redis-server` arguments.
+    pub fn start_tls_with(
+        tls: Arc<TlsFiles>,
+        client_auth: bool,
+        extra_args: &[&str],
+    ) -> Option<Self> {
+        let binary = redis_binary()?;
+        let mut args = vec![
+            "--tls-cert-file".to_owned(),
+            tls.path("server.pem"),
+            "--tls-key-file".into(),
+            tls.path("server.key"),
+            "--tls-ca-cert-file".into(),
+            tls.path("ca.pem"),
+            "--tls-auth-clients".into(),
+            if client_auth { "yes" } else { "no" }.into(),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        let mut server = Self {
+            binary,
+            port: free_port(),
+            password: None,
+            extra_args: args,
+            child: None,
+            tls: Some(tls),
+            acl_user: None,
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    /// Starts one whose default user has a password (`admin-pw`) and an ACL
+    /// user `fleet-user` (password `fleet-pw`) allowed only what the store
+    /// needs ([`ACL_STORE_RULES`]) on the keys `~{prefix}:*`. [`url`](Self::url)
+    /// logs in as that user.
+    pub fn start_acl(prefix: &str) -> Option<Self> {
+        let mut server = Self::start_with_password(Some("admin-pw"))?;
+        let rules =
+            format!("on >fleet-pw resetkeys ~{prefix}:* resetchannels -@all {ACL_STORE_RULES}");
+        let mut args = vec!["ACL", "SETUSER", "fleet-user"];
+        args.extend(rules.split_whitespace());
+        server.cli(&args);
+        server.acl_user = Some(("fleet-user".into(), "fleet-pw".into()));
+        Some(server)
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.ca_pem.clone())
+    }
+
+    /// A client certificate and key (PEM) issued by the TLS server's CA.
+    pub fn client_identity(&self) -> (String, String) {
+        let tls = self.tls.as_ref().expect("a TLS server");
+        (tls.client_pem.clone(), tls.client_key.clone())
+    }
+
+    /// The URL of the default user (admin password) for an ACL server.
+    pub fn admin_url(&self) -> String {
+        let mut server_url = self.url_without_acl_user();
+        if self.acl_user.is_some() {
+            server_url = server_url.replacen("://", "://:admin-pw@", 1);
         }
+        server_url
+    }
+
+    fn url_without_acl_user(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        match (&self.password, &self.acl_user) {
+            (Some(p), None) => format!("{scheme}://:{p}@127.0.0.1:{}/0", self.port),
+            _ => format!("{scheme}://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match &self.acl_user {
+            Some((user, pass)) => {
+                let scheme = if self.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                };
+                format!("{scheme}://{user}:{pass}@127.0.0.1:{}/0", self.port)
+            }
+            None => self.url_without_acl_user(),
+        }
+    }
+
+    /// How the store reaches this server (for the workers of the fleet
+    /// tests).
+    pub fn spec(&self) -> StoreSpec {
+        StoreSpec {
+            kind: "single",
+            urls: vec![self.url()],
+            ca_pem: self.ca_pem(),
+            service: None,
+        }
+    }
+
+    /// Runs `redis-cli` with `args` against this server (as the default
+    /// user) and returns its output; panics if it fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(redis_cli());
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(tls) = &self.tls {
+            cmd.args(["--tls", "--cacert", &tls.path("ca.pem")]);
+            cmd.args([
+                "--cert",
+                &tls.path("client.pem"),
+                "--key",
+                &tls.path("client.key"),
+            ]);
+        }
+        if let Some(p) = &self.password {
+            cmd.args(["--no-auth-warning", "-a", p]);
+        }
+        let out = cmd.args(args).output().expect("run redis-cli");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && !text.starts_with("ERR") && !text.starts_with("(error)"),
+            "redis-cli {args:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
     }
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(&self.binary);
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        if self.tls.is_some() {
+            cmd.args(["--port", "0", "--tls-port", &self.port.to_string()]);
+        } else {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--logfile", ""]);
         if let Some(p) = &self.password {
@@ -158,6 +302,171 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// What the store needs besides key access, as ACL rules: every command
+/// its scripts call, `EVALSHA` and `SCRIPT LOAD` to run them, `PING`; on
+/// Redis Cluster also `CLUSTER SLOTS` and `ASKING`. Kept in step with the
+/// README ("ACL: the minimal permissions").
+pub const ACL_STORE_RULES: &str = "+ping +evalsha +script|load +time +get +set +del +exists +incr +pexpire +pexpiretime +pttl +hget +hmget +hset +zadd +zcount +zrange +zrangebyscore +zremrangebyscore";
+pub const ACL_CLUSTER_RULES: &str = "+cluster|slots +asking";
+
+/// Where `redis-cli` is (beside `redis-server`); panics when absent (the
+/// tests that need it run only when `redis-server` is there).
+pub fn redis_cli() -> PathBuf {
+    let server = redis_binary().expect("redis-server");
+    let beside = server.with_file_name("redis-cli");
+    if beside.is_file() {
+        return beside;
+    }
+    PathBuf::from("redis-cli")
+}
+
+/// A scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "auth-redis-{what}-{}-{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A CA, a server certificate (`127.0.0.1`, `localhost`) and a client
+/// certificate issued by it, generated with rcgen, in a scratch directory.
+pub struct TlsFiles {
+    dir: TempDir,
+    pub ca_pem: String,
+    pub client_pem: String,
+    pub client_key: String,
+}
+
+impl TlsFiles {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "auth-redis test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf = |names: Vec<String>, cn: &str| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_pem, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()], "redis");
+        let (client_pem, client_key) = leaf(vec!["client".into()], "client");
+        let dir = TempDir::new("tls");
+        for (name, text) in [
+            ("ca.pem", ca_cert.pem()),
+            ("server.pem", server_pem),
+            ("server.key", server_key),
+            ("client.pem", client_pem.clone()),
+            ("client.key", client_key.clone()),
+        ] {
+            std::fs::write(dir.0.join(name), text).unwrap();
+        }
+        Self {
+            dir,
+            ca_pem: ca_cert.pem(),
+            client_pem,
+            client_key,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path(name)
+    }
+}
+
+/// How a store reaches a Redis deployment, passed to worker processes in
+/// environment variables.
+#[derive(Clone, Debug)]
+pub struct StoreSpec {
+    /// `single`, `cluster` or `sentinel`.
+    pub kind: &'static str,
+    /// The server URL, the cluster's node URLs or the sentinels' URLs.
+    pub urls: Vec<String>,
+    /// CA certificate (PEM) for TLS.
+    pub ca_pem: Option<String>,
+    /// The Sentinel service name.
+    pub service: Option<String>,
+}
+
+impl StoreSpec {
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("W_REDIS_KIND", self.kind.to_owned()),
+            ("W_REDIS", self.urls.join(" ")),
+        ];
+        if let Some(ca) = &self.ca_pem {
+            env.push(("W_REDIS_CA", ca.clone()));
+        }
+        if let Some(service) = &self.service {
+            env.push(("W_REDIS_SERVICE", service.clone()));
+        }
+        env
+    }
+
+    pub fn from_env() -> Self {
+        let kind = match std::env::var("W_REDIS_KIND").as_deref() {
+            Ok("cluster") => "cluster",
+            Ok("sentinel") => "sentinel",
+            _ => "single",
+        };
+        Self {
+            kind,
+            urls: std::env::var("W_REDIS")
+                .expect("W_REDIS")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            ca_pem: std::env::var("W_REDIS_CA").ok(),
+            service: std::env::var("W_REDIS_SERVICE").ok(),
+        }
+    }
+
+    /// A store builder for this deployment.
+    pub fn builder(&self) -> auth_redis::RedisStoreBuilder {
+        let builder = match self.kind {
+            #[cfg(feature = "cluster")]
+            "cluster" => auth_redis::RedisStore::cluster_builder(self.urls.clone()),
+            #[cfg(feature = "sentinel")]
+            "sentinel" => auth_redis::RedisStore::sentinel_builder(
+                self.service.clone().expect("service"),
+                self.urls.clone(),
+            ),
+            "single" => auth_redis::RedisStore::builder(self.urls[0].clone()),
+            other => panic!("store kind {other} needs its feature"),
+        };
+        match &self.ca_pem {
+            #[cfg(feature = "tls")]
+            Some(ca) => builder.tls_root_certificates(ca.as_bytes()),
+            #[cfg(not(feature = "tls"))]
+            Some(_) => panic!("TLS needs the tls feature"),
+            None => builder,
+        }
     }
 }
 
@@ -429,5 +738,267 @@ impl Provider for ApiProvider {
 
     fn login_timeout(&self) -> Duration {
         self.login_timeout
+    }
+}
+
+// ---------------------------------------------------------------- cluster
+
+/// A 3-node Redis Cluster (no replicas) on loopback ports, killed on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    _dir: TempDir,
+    acl: bool,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, creates the cluster with `redis-cli --cluster
+    /// create` and waits until every node reports `cluster_state:ok`.
+    /// With `acl_prefix`, the default user needs `admin-pw` and every node
+    /// has the ACL user `fleet-user` limited to the store's rules on
+    /// `~{prefix}:*` (ACL users are per node in a cluster).
+    pub fn start(acl_prefix: Option<&str>) -> Option<Self> {
+        Self::start_with(acl_prefix, None)
+    }
+
+    /// Like [`start`](Self::start); with `tls`, the nodes accept only TLS
+    /// (client and cluster bus: `--tls-cluster yes`) with its certificates.
+    pub fn start_with(acl_prefix: Option<&str>, tls: Option<Arc<TlsFiles>>) -> Option<Self> {
+        redis_binary()?;
+        let dir = TempDir::new("cluster");
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let conf = dir.path(&format!("nodes-{i}.conf"));
+            let args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &conf,
+                "--cluster-node-timeout",
+                "3000",
+                "--dir",
+                &dir.path(""),
+            ];
+            let password = acl_prefix.map(|_| "admin-pw");
+            let mut node = match &tls {
+                None => RedisServer::start_with(password, &args)?,
+                Some(tls) => {
+                    assert!(password.is_none(), "TLS cluster without ACL here");
+                    let mut tls_args = args.to_vec();
+                    tls_args.extend(["--tls-cluster", "yes"]);
+                    RedisServer::start_tls_with(Arc::clone(tls), false, &tls_args)?
+                }
+            };
+            if let Some(prefix) = acl_prefix {
+                let rules = format!(
+                    "on >fleet-pw resetkeys ~{prefix}:* resetchannels -@all {ACL_STORE_RULES} {ACL_CLUSTER_RULES}"
+                );
+                let mut args = vec!["ACL", "SETUSER", "fleet-user"];
+                args.extend(rules.split_whitespace());
+                node.cli(&args);
+                node.acl_user = Some(("fleet-user".into(), "fleet-pw".into()));
+            }
+            nodes.push(node);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let mut cmd = Command::new(redis_cli());
+        cmd.arg("--cluster").arg("create").args(&addrs);
+        cmd.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        if let Some(tls) = &tls {
+            cmd.args(["--tls", "--cacert", &tls.path("ca.pem")]);
+        }
+        if acl_prefix.is_some() {
+            cmd.args(["--no-auth-warning", "-a", "admin-pw"]);
+        }
+        let out = cmd.output().expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "cluster create: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = Self {
+            nodes,
+            _dir: dir,
+            acl: acl_prefix.is_some(),
+        };
+        cluster.wait_until_ok();
+        Some(cluster)
+    }
+
+    /// Waits until every node reports `cluster_state:ok` and knows the
+    /// three primaries.
+    pub fn wait_until_ok(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info = node.cli(&["CLUSTER", "INFO"]);
+                let slots_ok = node
+                    .cli(&["CLUSTER", "SLOTS"])
+                    .lines()
+                    .filter(|l| l.trim() == "127.0.0.1")
+                    .count()
+                    >= 3;
+                if info.contains("cluster_state:ok") && slots_ok {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the cluster did not become ok: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// The node URLs (as the ACL user when there is one).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    pub fn spec(&self) -> StoreSpec {
+        StoreSpec {
+            kind: "cluster",
+            urls: self.urls(),
+            ca_pem: self.nodes[0].ca_pem(),
+            service: None,
+        }
+    }
+
+    /// Whether the nodes have the ACL user.
+    pub fn has_acl(&self) -> bool {
+        self.acl
+    }
+}
+
+// ---------------------------------------------------------------- sentinel
+
+/// A primary, a replica and one `redis-server --sentinel` monitoring them
+/// as `mymaster` (quorum 1), on loopback ports; killed on drop.
+pub struct RedisSentinel {
+    pub primary: RedisServer,
+    pub replica: RedisServer,
+    pub port: u16,
+    child: Child,
+    _dir: TempDir,
+}
+
+pub const SENTINEL_SERVICE: &str = "mymaster";
+
+impl RedisSentinel {
+    pub fn start() -> Option<Self> {
+        Self::start_with_password(None)
+    }
+
+    /// Starts the set; with `password`, the primary and the replica
+    /// require it (the sentinel does not).
+    pub fn start_with_password(password: Option<&str>) -> Option<Self> {
+        let binary = redis_binary()?;
+        // Replication writes RDB files: into the scratch directory, not
+        // the working directory.
+        let dir = TempDir::new("sentinel");
+        let mut auth = Vec::new();
+        if let Some(p) = password {
+            auth.extend(["--masterauth", p]);
+        }
+        let dir_path = dir.path("");
+        let mut primary_args = vec!["--dir", &dir_path];
+        primary_args.extend(&auth);
+        let primary = RedisServer::start_with(password, &primary_args)?;
+        let primary_port = primary.port.to_string();
+        let mut replica_args = vec![
+            "--dir",
+            &dir_path,
+            "--dbfilename",
+            "replica.rdb",
+            "--replicaof",
+            "127.0.0.1",
+            &primary_port,
+        ];
+        replica_args.extend(&auth);
+        let replica = RedisServer::start_with(password, &replica_args)?;
+        let port = free_port();
+        let conf = dir.path("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {} 1\nsentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\nsentinel failover-timeout {SENTINEL_SERVICE} 5000\n{}",
+                dir.path(""),
+                primary.port,
+                password
+                    .map(|p| format!("sentinel auth-pass {SENTINEL_SERVICE} {p}\n"))
+                    .unwrap_or_default()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg(&conf)
+            .args(["--sentinel", "--daemonize", "no", "--logfile", ""])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel");
+        let sentinel = Self {
+            primary,
+            replica,
+            port,
+            child,
+            _dir: dir,
+        };
+        // Wait until the sentinel names the primary and the replica is in
+        // sync.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let named = sentinel
+                .sentinel_cli(&["SENTINEL", "get-master-addr-by-name", SENTINEL_SERVICE])
+                .contains(&sentinel.primary.port.to_string());
+            let synced = sentinel
+                .replica
+                .cli(&["INFO", "replication"])
+                .contains("master_link_status:up");
+            if named && synced {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sentinel did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(sentinel)
+    }
+
+    /// Runs `redis-cli` against the sentinel (empty output if it is not
+    /// up yet).
+    pub fn sentinel_cli(&self, args: &[&str]) -> String {
+        let out = Command::new(redis_cli())
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn spec(&self) -> StoreSpec {
+        StoreSpec {
+            kind: "sentinel",
+            urls: vec![self.url()],
+            ca_pem: None,
+            service: Some(SENTINEL_SERVICE.to_owned()),
+        }
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
