@@ -26,6 +26,7 @@ fn stored(generation: u64, token: &str) -> StoredSession {
         generation,
         data: serde_json::json!({"user_id": 42}),
         expires_in: None,
+        credentials: None,
     }
 }
 
