@@ -439,6 +439,11 @@ impl<P: Provider> AccountRegistry<P> {
     /// the existing client is returned with its own secrets (see "Secrets"
     /// on [`AccountRegistry`]). Errors: the client builder's (nothing is
     /// kept then; the next call tries again).
+    ///
+    /// Synchronous, so usable outside a runtime: a build does no I/O (it
+    /// sets up the client's HTTP clients, a few milliseconds at most), and a
+    /// caller asking for an account being built waits that long on its
+    /// thread. Logging in happens on the client's first call.
     pub fn get_or_create(&self, provider: P) -> Result<Authenticated<P>, AuthError> {
         let key: Arc<str> = provider.cache_key().into();
         let mut evicted = Vec::new();
