@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::AuthError;
 use crate::builder::AuthenticatedBuilder;
 use crate::client::Authenticated;
+use crate::http::{HttpClient, HttpSettings};
 use crate::provider::Provider;
 use crate::rotation::RotateCredentials;
 use crate::store::{MemoryStore, TokenStore};
@@ -31,6 +32,8 @@ type Configure<P> = dyn Fn(AuthenticatedBuilder<P>) -> AuthenticatedBuilder<P> +
 #[must_use]
 pub struct AccountRegistryBuilder<P: Provider> {
     store: Option<Arc<dyn TokenStore>>,
+    http: Option<HttpClient>,
+    http_settings: HttpSettings,
     configure: Option<Arc<Configure<P>>>,
     max_clients: usize,
     idle_timeout: Option<Duration>,
@@ -40,6 +43,8 @@ impl<P: Provider> fmt::Debug for AccountRegistryBuilder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccountRegistryBuilder")
             .field("store", &self.store)
+            .field("http", &self.http)
+            .field("http_settings", &self.http_settings)
             .field("configure", &self.configure.is_some())
             .field("max_clients", &self.max_clients)
             .field("idle_timeout", &self.idle_timeout)
@@ -51,6 +56,8 @@ impl<P: Provider> Default for AccountRegistryBuilder<P> {
     fn default() -> Self {
         Self {
             store: None,
+            http: None,
+            http_settings: HttpSettings::default(),
             configure: None,
             max_clients: DEFAULT_MAX_CLIENTS,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
@@ -69,14 +76,32 @@ impl<P: Provider> AccountRegistryBuilder<P> {
         self
     }
 
+    /// The HTTP settings of the one [`HttpClient`] the registry's clients
+    /// share (see [`AuthenticatedBuilder::http`]): one connection pool and
+    /// one TLS setup for all accounts, instead of one per account (which
+    /// costs milliseconds of CPU per client built, and a connection per
+    /// account). Checked at [`build`](Self::build). Default
+    /// [`HttpSettings::default`].
+    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
+        self.http_settings = settings;
+        self.http = None;
+        self
+    }
+
+    /// The [`HttpClient`] the registry's clients share, built by the
+    /// caller (e.g. shared with other registries); replaces
+    /// [`http_settings`](Self::http_settings).
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// How each client is built, applied to
-    /// `Authenticated::builder(provider).store(registry_store)` before its
-    /// `build()`: HTTP settings, a shared `reqwest::Client`, limits,
-    /// policies ... (a `store` set here replaces the registry's).
-    ///
-    /// With thousands of accounts, share one `reqwest::Client` for their
-    /// calls (`|b| b.http_client(client.clone())`) so they share one
-    /// connection pool. The closure runs inside
+    /// `Authenticated::builder(provider).store(registry_store).http(registry_http)`
+    /// before its `build()`: limits, policies, allowed origins ... A `store`
+    /// set here replaces the registry's; `http_settings` or `http_client`
+    /// set here give the client HTTP clients of its own instead of the
+    /// shared one. The closure runs inside
     /// [`AccountRegistry::get_or_create`], whose error is then the
     /// builder's (an invalid setting fails the first account built, not
     /// this `build()`).
@@ -117,9 +142,14 @@ impl<P: Provider> AccountRegistryBuilder<P> {
                 "idle_timeout must be positive; use None to evict only at max_clients",
             ));
         }
+        let http = match self.http {
+            Some(http) => http,
+            None => HttpClient::new(self.http_settings)?,
+        };
         Ok(AccountRegistry {
             shared: Arc::new(Shared {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                http,
                 configure: self.configure,
                 max_clients: self.max_clients,
                 idle_timeout: self.idle_timeout,
@@ -243,14 +273,9 @@ impl<P: Provider> fmt::Debug for AccountRegistry<P> {
     }
 }
 
-impl<P: Provider> Default for AccountRegistry<P> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 struct Shared<P: Provider> {
     store: Arc<dyn TokenStore>,
+    http: HttpClient,
     configure: Option<Arc<Configure<P>>>,
     max_clients: usize,
     idle_timeout: Option<Duration>,
@@ -417,12 +442,11 @@ enum Lookup<P: Provider> {
 }
 
 impl<P: Provider> AccountRegistry<P> {
-    /// A registry with the default settings: a [`MemoryStore`] shared by its
-    /// clients, [`DEFAULT_MAX_CLIENTS`], [`DEFAULT_IDLE_TIMEOUT`].
-    pub fn new() -> Self {
-        Self::builder()
-            .build()
-            .expect("the default registry settings are valid")
+    /// A registry with the default settings: a [`MemoryStore`] and an
+    /// [`HttpClient`] shared by its clients, [`DEFAULT_MAX_CLIENTS`],
+    /// [`DEFAULT_IDLE_TIMEOUT`].
+    pub fn new() -> Result<Self, AuthError> {
+        Self::builder().build()
     }
 
     /// A builder to adjust the settings.
@@ -591,6 +615,12 @@ impl<P: Provider> AccountRegistry<P> {
         &self.shared.store
     }
 
+    /// The HTTP client the registry's clients share (unless the
+    /// configuration closure gave them their own).
+    pub fn http(&self) -> &HttpClient {
+        &self.shared.http
+    }
+
     fn prune(&self, state: &mut State<P>, now: Instant, evicted: &mut Vec<Arc<Slot<P>>>) {
         if let Some(idle) = self.shared.idle_timeout {
             let count = state.take_idle(now, idle, evicted);
@@ -599,7 +629,9 @@ impl<P: Provider> AccountRegistry<P> {
     }
 
     fn build(&self, provider: P) -> Result<Authenticated<P>, AuthError> {
-        let builder = Authenticated::builder(provider).store(Arc::clone(&self.shared.store));
+        let builder = Authenticated::builder(provider)
+            .store(Arc::clone(&self.shared.store))
+            .http(self.shared.http.clone());
         match &self.shared.configure {
             Some(configure) => configure(builder).build(),
             None => builder.build(),

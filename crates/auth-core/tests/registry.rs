@@ -12,8 +12,8 @@ use auth_core::reqwest::RequestBuilder;
 use auth_core::rotation::{RotateCredentials, SecretCell, credential_material};
 use auth_core::url::Url;
 use auth_core::{
-    AccountRegistry, AuthError, BackoffPolicy, Expiry, HttpClient, MemoryStore, NewSession,
-    Provider, Session, TokenStore, async_trait,
+    AccountRegistry, AuthError, BackoffPolicy, Expiry, HttpClient, HttpSettings, MemoryStore,
+    NewSession, Provider, Session, TokenStore, async_trait,
 };
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
@@ -470,7 +470,114 @@ fn the_builder_checks_its_settings() {
         .build()
         .unwrap_err();
     assert!(error.to_string().contains("idle_timeout"), "{error}");
-    let registry = AccountRegistry::<Acct>::new();
+    let registry = AccountRegistry::<Acct>::new().unwrap();
     assert!(registry.is_empty());
     assert_eq!(registry.stats(), Default::default());
+}
+
+#[tokio::test]
+async fn clients_share_the_registry_http_client_unless_configured_otherwise() {
+    let service = Service::new();
+    let shared = Duration::from_secs(9);
+    let registry = AccountRegistry::<Acct>::builder()
+        .http_settings(HttpSettings::default().timeout(shared))
+        .build()
+        .unwrap();
+    let a = registry
+        .get_or_create(Acct::new(&service, "a", "pw"))
+        .unwrap();
+    // The registry's settings: its HTTP client, not one of the client's own.
+    assert_eq!(a.http().settings().timeout, shared);
+    assert_eq!(registry.http().settings().timeout, shared);
+    // A client configured with HTTP settings of its own gets its own.
+    let timeout = Duration::from_secs(7);
+    let own = AccountRegistry::<Acct>::builder()
+        .configure(move |b| b.http_settings(HttpSettings::default().timeout(timeout)))
+        .build()
+        .unwrap();
+    let b = own.get_or_create(Acct::new(&service, "b", "pw")).unwrap();
+    assert_eq!(b.http().settings().timeout, timeout);
+    assert_ne!(own.http().settings().timeout, timeout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_waiting_on_a_failed_build_build_once_more() {
+    const TASKS: usize = 100;
+    let service = Service::new();
+    let attempts = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&attempts);
+    let registry = AccountRegistry::<Acct>::builder()
+        .configure(move |b| {
+            let attempt = counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            if attempt == 0 {
+                // The first build fails while the others wait for it.
+                b.lock_poll_interval(Duration::ZERO)
+            } else {
+                b
+            }
+        })
+        .build()
+        .unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let registry = registry.clone();
+        let service = Arc::clone(&service);
+        let start = Arc::clone(&start);
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            registry
+                .get_or_create(Acct::new(&service, "a", "pw"))
+                .is_ok()
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        ok += usize::from(task.await.unwrap());
+    }
+    // One caller got the failure; one more build served everyone else.
+    assert_eq!(ok, TASKS - 1);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    let stats = registry.stats();
+    assert_eq!((stats.build_failures, stats.builds), (1, 1));
+    assert_eq!(stats.hits, (TASKS - 2) as u64);
+    assert_eq!(registry.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bound_holds_under_concurrent_churn() {
+    const MAX: usize = 8;
+    const ACCOUNTS: usize = 32;
+    const TASKS: usize = 8;
+    const CALLS: usize = 100;
+    let service = Service::new();
+    let registry = registry(MAX, None);
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let registry = registry.clone();
+        let service = Arc::clone(&service);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..CALLS {
+                let name = format!("user-{}", (t * 7 + i * 13) % ACCOUNTS);
+                let client = registry
+                    .get_or_create(Acct::new(&service, &name, "pw"))
+                    .unwrap();
+                assert_eq!(client.cache_key(), key(&name));
+                // Accounts being built may exceed the bound, by at most
+                // one per caller.
+                assert!(registry.len() <= MAX + TASKS);
+                if i % 10 == 0 {
+                    client.session().await.unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(registry.len() <= MAX);
+    let stats = registry.stats();
+    assert_eq!(stats.builds + stats.hits, (TASKS * CALLS) as u64);
+    assert_eq!(stats.evicted_lru, stats.builds - registry.len() as u64);
 }
