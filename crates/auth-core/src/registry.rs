@@ -179,6 +179,10 @@ pub struct RegistryStats {
     /// Accounts evicted as the least recently used, at
     /// [`AccountRegistryBuilder::max_clients`].
     pub evicted_lru: u64,
+    /// Of `evicted_lru`, the clients a caller still held (every client was
+    /// in use): a sign that `max_clients` is too low for the accounts in
+    /// use at once.
+    pub evicted_in_use: u64,
     /// Accounts removed with [`AccountRegistry::remove`].
     pub removed: u64,
     /// [`get_or_create`](AccountRegistry::get_or_create) calls whose provider
@@ -193,6 +197,7 @@ struct Counters {
     hits: AtomicU64,
     evicted_idle: AtomicU64,
     evicted_lru: AtomicU64,
+    evicted_in_use: AtomicU64,
     removed: AtomicU64,
     secret_mismatches: AtomicU64,
 }
@@ -226,18 +231,23 @@ fn bump(counter: &AtomicU64, by: u64) {
 ///   logs in). Accounts are built in parallel with each other.
 /// * **Bounded.** At [`max_clients`](AccountRegistryBuilder::max_clients),
 ///   creating a client first evicts the least recently used account (the
-///   one handed out longest ago). Accounts being built are never evicted,
-///   so the bound may be exceeded by those for the time of their build.
+///   one handed out longest ago) whose client no caller holds; when every
+///   client is held, the least recently used one all the same
+///   ([`RegistryStats::evicted_in_use`]). Accounts being built are never
+///   evicted, so the bound may be exceeded by those for the time of their
+///   build.
 /// * **Idle eviction.** An account not handed out (by `get_or_create` or
 ///   [`get`](Self::get)) for [`idle_timeout`](AccountRegistryBuilder::idle_timeout)
 ///   is evicted by the next call of either, or by
 ///   [`evict_idle`](Self::evict_idle); the check costs nothing when no account
 ///   is idle (accounts are kept in order of last use). No background task.
+///   An account whose client a caller (a job, a login in flight) still
+///   holds is in use, not idle: evicting it would free nothing and the
+///   next `get_or_create` would build a second client for it.
 /// * **Eviction drops the registry's handle only.** Nothing is logged out:
 ///   the session stays in the store, and the account's next client adopts
-///   it instead of logging in. A caller still holding a clone of an
-///   evicted client keeps a working client (but a second client may then
-///   exist for the account: eviction is for accounts nobody uses).
+///   it instead of logging in. A caller still holding a client evicted at
+///   the bound (or removed) keeps a working client.
 /// * **Secrets.** A provider passed to `get_or_create` for an account the
 ///   registry holds is only an identity: the existing client wins and keeps
 ///   its secrets, never two clients for one account. When the provider's
@@ -300,6 +310,16 @@ struct Slot<P: Provider> {
 }
 
 impl<P: Provider> Slot<P> {
+    /// Whether a caller (or a task of the client, such as a login) holds
+    /// the client besides the registry; `None` while it is being built.
+    /// Called under the registry's lock, where the registry hands out no
+    /// clone, so a `false` stays true until the lock is released.
+    fn held_elsewhere(&self) -> Option<bool> {
+        self.client
+            .get()
+            .map(|client| Arc::strong_count(&client.inner) > 1)
+    }
+
     fn new() -> Self {
         Self {
             client: OnceLock::new(),
@@ -381,38 +401,63 @@ impl<P: Provider> State<P> {
     }
 
     /// Moves the built accounts idle for `idle` or longer into `evicted`.
+    /// An idle account whose client a caller still holds is in use: it is
+    /// marked used now instead (evicting it would free nothing, and the
+    /// next `get_or_create` would build a second client for the account).
     fn take_idle(&mut self, now: Instant, idle: Duration, evicted: &mut Vec<Arc<Slot<P>>>) -> u64 {
-        let mut keys = Vec::new();
+        let mut idle_keys = Vec::new();
+        let mut held_keys = Vec::new();
         for key in self.order.values() {
             let entry = &self.entries[key];
             if now.saturating_duration_since(entry.last_used) < idle {
                 break;
             }
-            if entry.slot.client.get().is_some() {
-                keys.push(Arc::clone(key));
+            match entry.slot.held_elsewhere() {
+                None => {}
+                Some(true) => held_keys.push(Arc::clone(key)),
+                Some(false) => idle_keys.push(Arc::clone(key)),
             }
         }
-        for key in &keys {
+        for key in &held_keys {
+            self.touch(key, now);
+        }
+        for key in &idle_keys {
             evicted.extend(self.take(key));
         }
-        keys.len() as u64
+        idle_keys.len() as u64
     }
 
-    /// Evicts least recently used built accounts until one more fits under
-    /// `max`; stops early when only accounts being built are left.
-    fn make_room(&mut self, max: usize, evicted: &mut Vec<Arc<Slot<P>>>) -> u64 {
-        let mut count = 0;
+    /// Evicts built accounts until one more fits under `max`: the least
+    /// recently used one whose client no caller holds, else the least
+    /// recently used one. Stops early when only accounts being built are
+    /// left. Returns the evictions, and those of clients held elsewhere.
+    fn make_room(&mut self, max: usize, evicted: &mut Vec<Arc<Slot<P>>>) -> (u64, u64) {
+        let (mut count, mut in_use) = (0, 0);
         while self.entries.len() >= max {
-            let oldest = self
-                .order
-                .values()
-                .find(|key| self.entries[*key].slot.client.get().is_some())
-                .cloned();
-            let Some(key) = oldest else { break };
+            let mut oldest = None;
+            let mut oldest_free = None;
+            for key in self.order.values() {
+                match self.entries[key].slot.held_elsewhere() {
+                    None => continue,
+                    Some(false) => {
+                        oldest_free = Some(key);
+                        break;
+                    }
+                    Some(true) => {
+                        oldest.get_or_insert(key);
+                    }
+                }
+            }
+            let Some(key) = oldest_free.or(oldest).cloned() else {
+                break;
+            };
+            if oldest_free.is_none() {
+                in_use += 1;
+            }
             evicted.extend(self.take(&key));
             count += 1;
         }
-        count
+        (count, in_use)
     }
 }
 
@@ -482,8 +527,9 @@ impl<P: Provider> AccountRegistry<P> {
                         None => Lookup::Pending(slot),
                     },
                     None => {
-                        let lru = state.make_room(self.shared.max_clients, &mut evicted);
+                        let (lru, in_use) = state.make_room(self.shared.max_clients, &mut evicted);
                         bump(&self.shared.counters.evicted_lru, lru);
+                        bump(&self.shared.counters.evicted_in_use, in_use);
                         let slot = Arc::new(Slot::new());
                         state.insert(Arc::clone(&key), Arc::clone(&slot), now);
                         Lookup::Pending(slot)
@@ -604,6 +650,7 @@ impl<P: Provider> AccountRegistry<P> {
             hits: c.hits.load(Ordering::Relaxed),
             evicted_idle: c.evicted_idle.load(Ordering::Relaxed),
             evicted_lru: c.evicted_lru.load(Ordering::Relaxed),
+            evicted_in_use: c.evicted_in_use.load(Ordering::Relaxed),
             removed: c.removed.load(Ordering::Relaxed),
             secret_mismatches: c.secret_mismatches.load(Ordering::Relaxed),
         }

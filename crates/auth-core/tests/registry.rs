@@ -194,31 +194,39 @@ async fn idle_accounts_are_evicted_in_real_time() {
     let service = Service::new();
     let idle = Duration::from_millis(1000);
     let registry = registry(100, Some(idle));
-    let a = registry
-        .get_or_create(Acct::new(&service, "a", "pw"))
+    for name in ["a", "b"] {
+        let client = registry
+            .get_or_create(Acct::new(&service, name, "pw"))
+            .unwrap();
+        client.session().await.unwrap();
+    }
+    // A job holds `c`'s client all along.
+    let c = registry
+        .get_or_create(Acct::new(&service, "c", "pw"))
         .unwrap();
-    let b = registry
-        .get_or_create(Acct::new(&service, "b", "pw"))
-        .unwrap();
-    a.session().await.unwrap();
-    b.session().await.unwrap();
-    // The clock starts now for both (the first builds may be slow).
-    assert!(registry.get(&key("a")).is_some());
-    assert!(registry.get(&key("b")).is_some());
+    c.session().await.unwrap();
+    // The clock starts now for all three (the first builds may be slow).
+    for name in ["a", "b", "c"] {
+        assert!(registry.get(&key(name)).is_some());
+    }
     tokio::time::sleep(idle / 2).await;
     // Handing out `a` makes it recently used.
     assert!(registry.get(&key("a")).is_some());
     assert_eq!(registry.evict_idle(), 0);
     tokio::time::sleep(idle * 7 / 10).await;
-    // `b` has been idle for at least 1.2 timeouts, `a` for 0.7.
+    // `b` and `c` have not been handed out for at least 1.2 timeouts, `a`
+    // for 0.7; `c` is held, so in use.
     assert_eq!(registry.evict_idle(), 1);
-    assert_eq!(registry.keys(), vec![key("a")]);
+    assert_eq!(registry.keys(), vec![key("a"), key("c")]);
     assert!(!registry.contains(&key("b")));
     assert_eq!(registry.stats().evicted_idle, 1);
-    // A caller still holding the evicted client keeps a working one.
-    let session = b.session().await.unwrap();
-    assert_eq!(session.generation(), 1);
-    assert_eq!(service.logins(), 2);
+    assert_eq!(c.session().await.unwrap().generation(), 1);
+    // Once the job lets go, `c` is idle like any other.
+    drop(c);
+    tokio::time::sleep(idle * 11 / 10).await;
+    assert_eq!(registry.evict_idle(), 2);
+    assert!(registry.is_empty());
+    assert_eq!(service.logins(), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -580,4 +588,32 @@ async fn the_bound_holds_under_concurrent_churn() {
     let stats = registry.stats();
     assert_eq!(stats.builds + stats.hits, (TASKS * CALLS) as u64);
     assert_eq!(stats.evicted_lru, stats.builds - registry.len() as u64);
+}
+
+#[tokio::test]
+async fn the_bound_spares_held_clients_until_all_are_held() {
+    let service = Service::new();
+    let registry = registry(2, None);
+    let a = registry
+        .get_or_create(Acct::new(&service, "a", "pw"))
+        .unwrap();
+    registry
+        .get_or_create(Acct::new(&service, "b", "pw"))
+        .unwrap();
+    // `a` is the least recently used but held: `b` goes.
+    let c = registry
+        .get_or_create(Acct::new(&service, "c", "pw"))
+        .unwrap();
+    assert_eq!(registry.keys(), vec![key("a"), key("c")]);
+    assert_eq!(registry.stats().evicted_in_use, 0);
+    // Every client held: the least recently used goes all the same, and
+    // its holder keeps a working client.
+    registry
+        .get_or_create(Acct::new(&service, "d", "pw"))
+        .unwrap();
+    assert_eq!(registry.keys(), vec![key("c"), key("d")]);
+    let stats = registry.stats();
+    assert_eq!((stats.evicted_lru, stats.evicted_in_use), (2, 1));
+    assert_eq!(a.session().await.unwrap().generation(), 1);
+    drop(c);
 }
