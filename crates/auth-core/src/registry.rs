@@ -10,13 +10,13 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
-use crate::AuthError;
 use crate::builder::AuthenticatedBuilder;
 use crate::client::Authenticated;
 use crate::http::{HttpClient, HttpSettings};
 use crate::provider::Provider;
 use crate::rotation::RotateCredentials;
 use crate::store::{MemoryStore, TokenStore};
+use crate::{AuthError, metrics};
 
 /// Default for [`AccountRegistryBuilder::max_clients`].
 pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
@@ -320,6 +320,12 @@ impl<P: Provider> Slot<P> {
             .map(|client| Arc::strong_count(&client.inner) > 1)
     }
 
+    fn evicted(&self, outcome: &'static str) {
+        if let Some(client) = self.client.get() {
+            metrics::registry_eviction(client.provider().name(), outcome);
+        }
+    }
+
     fn new() -> Self {
         Self {
             client: OnceLock::new(),
@@ -422,7 +428,7 @@ impl<P: Provider> State<P> {
             self.touch(key, now);
         }
         for key in &idle_keys {
-            evicted.extend(self.take(key));
+            evicted.extend(self.take(key).inspect(|slot| slot.evicted("idle")));
         }
         idle_keys.len() as u64
     }
@@ -454,7 +460,7 @@ impl<P: Provider> State<P> {
             if oldest_free.is_none() {
                 in_use += 1;
             }
-            evicted.extend(self.take(&key));
+            evicted.extend(self.take(&key).inspect(|slot| slot.evicted("bound")));
             count += 1;
         }
         (count, in_use)
@@ -559,6 +565,7 @@ impl<P: Provider> AccountRegistry<P> {
                     let _ = slot.client.set(client.clone());
                     drop(pending);
                     bump(&self.shared.counters.builds, 1);
+                    metrics::registry_build(client.provider().name());
                     break Ok(client);
                 }
                 Err(error) => {
@@ -585,8 +592,9 @@ impl<P: Provider> AccountRegistry<P> {
             state.touch(key, now)?.client.get().cloned()
         };
         drop(evicted);
-        if client.is_some() {
+        if let Some(client) = &client {
             bump(&self.shared.counters.hits, 1);
+            metrics::registry_hit(client.provider().name());
         }
         client
     }
@@ -689,6 +697,7 @@ impl<P: Provider> AccountRegistry<P> {
     /// provider whose secrets differ from the client's.
     fn hit(&self, slot: &Slot<P>, client: Authenticated<P>, provider: &P) -> Authenticated<P> {
         bump(&self.shared.counters.hits, 1);
+        metrics::registry_hit(client.provider().name());
         let (Some(given), Some(live)) = (
             provider.credential_material(),
             client.provider().credential_material(),
