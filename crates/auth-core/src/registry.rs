@@ -313,7 +313,7 @@ impl<P: Provider> Slot<P> {
     /// Whether a caller (or a task of the client, such as a login) holds
     /// the client besides the registry; `None` while it is being built.
     /// Called under the registry's lock, where the registry hands out no
-    /// clone, so a `false` stays true until the lock is released.
+    /// clone, so a `false` holds until the lock is released.
     fn held_elsewhere(&self) -> Option<bool> {
         self.client
             .get()
