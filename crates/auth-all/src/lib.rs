@@ -7,9 +7,9 @@ mod settings;
 
 pub use auth_core as core;
 pub use auth_core::{
-    AuthError, Authenticated, AuthenticatedBuilder, BackoffPolicy, DynAuthenticated, Expiry,
-    HttpClient, HttpSettings, LockoutRule, MemoryStore, Provider, RefreshPolicy, RequestLimits,
-    Session, Stats, TlsBackend, TokenStore,
+    AccountRegistry, AccountRegistryBuilder, AuthError, Authenticated, AuthenticatedBuilder,
+    BackoffPolicy, DynAuthenticated, Expiry, HttpClient, HttpSettings, LockoutRule, MemoryStore,
+    Provider, RefreshPolicy, RegistryStats, RequestLimits, Session, Stats, TlsBackend, TokenStore,
 };
 pub use auth_core::{reqwest, secrecy, url};
 

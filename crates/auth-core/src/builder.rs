@@ -29,6 +29,7 @@ pub struct AuthenticatedBuilder<P: Provider> {
     provider: P,
     settings: HttpSettings,
     client: Option<reqwest::Client>,
+    shared_http: Option<HttpClient>,
     store: Option<Arc<dyn TokenStore>>,
     refresh: Option<RefreshPolicy>,
     backoff: BackoffPolicy,
@@ -57,6 +58,7 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             provider,
             settings: HttpSettings::default(),
             client: None,
+            shared_http: None,
             store: None,
             refresh: None,
             backoff: BackoffPolicy::default(),
@@ -72,9 +74,11 @@ impl<P: Provider> AuthenticatedBuilder<P> {
     }
 
     /// Timeouts, body cap and transport policy. Ignored for the timeouts when
-    /// [`http_client`](Self::http_client) is given.
+    /// [`http_client`](Self::http_client) is given. Replaces an
+    /// [`http`](Self::http) given before.
     pub fn http_settings(mut self, settings: HttpSettings) -> Self {
         self.settings = settings;
+        self.shared_http = None;
         self
     }
 
@@ -89,8 +93,27 @@ impl<P: Provider> AuthenticatedBuilder<P> {
     /// [`Authenticated::send`] follows same-origin redirects itself. reqwest
     /// cannot report a client's policy, so a response showing the client
     /// followed a redirect is refused with [`AuthError::Redirect`].
+    ///
+    /// Replaces an [`http`](Self::http) given before.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
+        self.shared_http = None;
+        self
+    }
+
+    /// Use this [`HttpClient`], both its clients (the one for requests that
+    /// carry credentials and the one for calls), instead of building them:
+    /// for the clients of many accounts (see
+    /// [`AccountRegistry`](crate::AccountRegistry)), one `HttpClient` built
+    /// once with [`HttpClient::new`] and cloned into each shares one
+    /// connection pool and one TLS setup instead of one per account.
+    /// Replaces [`http_settings`](Self::http_settings) and
+    /// [`http_client`](Self::http_client) given before (the last of these
+    /// calls wins). The client holds no cookies or other per-account state,
+    /// so sharing it between accounts is safe.
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.shared_http = Some(http);
+        self.client = None;
         self
     }
 
@@ -237,9 +260,10 @@ impl<P: Provider> AuthenticatedBuilder<P> {
             Some(rule) => self.provider.credential_attempts().min(rule.max_failures),
             None => self.provider.credential_attempts(),
         };
-        let http = match self.client {
-            Some(client) => HttpClient::from_client(client, self.settings)?,
-            None => HttpClient::new(self.settings)?,
+        let http = match (self.shared_http, self.client) {
+            (Some(shared), _) => shared,
+            (None, Some(client)) => HttpClient::from_client(client, self.settings)?,
+            (None, None) => HttpClient::new(self.settings)?,
         }
         .with_allowed_origins(self.allowed_origins)?;
         // One switch for plain HTTP: `HttpSettings::allow_insecure_http`.

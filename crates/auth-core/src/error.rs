@@ -222,6 +222,19 @@ pub enum AuthError {
         target_host: String,
     },
 
+    /// An operation of an [`AccountRegistry`](crate::AccountRegistry) named
+    /// an account the registry does not hold: it was never created, was
+    /// removed, or was evicted (idle, or least recently used at the bound).
+    #[error(
+        "account {key} is not in the registry (never created, removed, or evicted); create it with get_or_create from the account's configuration (with the new secrets, when rotating them)"
+    )]
+    #[non_exhaustive]
+    UnknownAccount {
+        /// The account's cache key ([`Provider::cache_key`](crate::Provider::cache_key),
+        /// never a secret).
+        key: String,
+    },
+
     /// A request was to be authorized for a URL outside the provider's
     /// origin and the origins allowed on the builder. Nothing was sent.
     #[error(
@@ -288,6 +301,7 @@ impl AuthError {
             | AuthError::LoggedOut { .. }
             | AuthError::Redirect { .. }
             | AuthError::ForeignOrigin { .. }
+            | AuthError::UnknownAccount { .. }
             | AuthError::Config(_) => false,
         }
     }
@@ -345,6 +359,7 @@ impl AuthError {
             | AuthError::LoggedOut { .. }
             | AuthError::LoginAborted { .. }
             | AuthError::ForeignOrigin { .. }
+            | AuthError::UnknownAccount { .. }
             | AuthError::Config(_)
             | AuthError::Store(_) => false,
             // A redirect is an answer: the server may have processed the

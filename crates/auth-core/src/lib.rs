@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod middleware;
 mod provider;
 mod redirect;
+mod registry;
 mod request;
 pub mod rotation;
 mod session;
@@ -38,6 +39,10 @@ pub use http::{HttpClient, HttpReply, HttpSettings};
 pub use limits::RequestLimits;
 pub use provider::{Provider, Rejection};
 pub use redirect::{MAX_REDIRECTS, check_scope};
+pub use registry::{
+    AccountRegistry, AccountRegistryBuilder, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CLIENTS,
+    RegistryStats,
+};
 pub use request::AuthRequestBuilder;
 pub use rotation::{RotateCredentials, SecretCell};
 pub use session::{Expiry, Freshness, NewSession, RefreshPolicy, Session, StoredSession};

@@ -10,6 +10,9 @@
 //! | `auth_relogins_total` | counter | `provider` |
 //! | `auth_local_refusals_total` | counter | `provider`, `outcome` (`backing_off`, `locked_out`, `credentials_blocked`) |
 //! | `auth_store_degradations_total` | counter | `provider` |
+//! | `auth_registry_builds_total` | counter | `provider` |
+//! | `auth_registry_hits_total` | counter | `provider` |
+//! | `auth_registry_evictions_total` | counter | `provider`, `outcome` (`idle`, `bound`) |
 //!
 //! Labels are the provider and the outcome only, never an account: one
 //! process may hold thousands of accounts, and a per-account label would
@@ -71,4 +74,29 @@ pub(crate) fn store_degraded(provider: &'static str) {
     metrics::counter!("auth_store_degradations_total", "provider" => provider).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = provider;
+}
+
+/// A client built by an [`AccountRegistry`](crate::AccountRegistry).
+pub(crate) fn registry_build(provider: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("auth_registry_builds_total", "provider" => provider).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = provider;
+}
+
+/// A registry call answered with a client the registry held.
+pub(crate) fn registry_hit(provider: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("auth_registry_hits_total", "provider" => provider).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = provider;
+}
+
+/// An account evicted from a registry: `idle`, or at the `bound`.
+pub(crate) fn registry_eviction(provider: &'static str, outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("auth_registry_evictions_total", "provider" => provider, "outcome" => outcome)
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (provider, outcome);
 }

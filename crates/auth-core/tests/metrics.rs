@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, Authenticated, BackoffPolicy, Expiry, FailureCount, LockToken, RefreshPolicy,
-    StoredSession, TokenStore, async_trait,
+    AccountRegistry, AuthError, Authenticated, BackoffPolicy, Expiry, FailureCount, LockToken,
+    RefreshPolicy, StoredSession, TokenStore, async_trait,
 };
 use common::{Fake, Mode, PASSWORD};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -127,6 +127,16 @@ async fn a_tour_like_flow_counts_with_provider_and_outcome_labels_only() {
         .build()
         .unwrap();
     degraded.session().await.unwrap();
+    // An account registry: a build, a hit, an idle eviction.
+    let registry = AccountRegistry::<Fake>::builder()
+        .idle_timeout(Some(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let fake = || Fake::new(Expiry::UntilRejected, Duration::ZERO);
+    registry.get_or_create(fake()).unwrap();
+    registry.get_or_create(fake()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(registry.evict_idle(), 1);
 
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut histograms = 0;
@@ -178,6 +188,13 @@ async fn a_tour_like_flow_counts_with_provider_and_outcome_labels_only() {
     );
     assert!(
         count("auth_store_degradations_total{provider=fake}") >= 1,
+        "{seen:?}"
+    );
+    assert_eq!(count("auth_registry_builds_total{provider=fake}"), 1);
+    assert_eq!(count("auth_registry_hits_total{provider=fake}"), 1);
+    assert_eq!(
+        count("auth_registry_evictions_total{provider=fake,outcome=idle}"),
+        1,
         "{seen:?}"
     );
     assert_eq!(histograms, 2, "success and failure latencies");
