@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::AuthError;
+use crate::shared::{SharedClient, shared_client};
 use crate::tls::TlsBackend;
 
 /// How long an excerpt of a server body quoted in an error may be.
@@ -253,19 +255,29 @@ pub struct HttpClient {
     supplied: bool,
     settings: HttpSettings,
     allowed_origins: Vec<url::Origin>,
+    /// Keeps the runtime's shared client alive while this one uses it.
+    _shared: Option<Arc<SharedClient>>,
 }
 
 impl HttpClient {
-    /// Builds our own client (the TLS backend, timeouts and proxy of
-    /// `settings`, no redirects, no `Referer`), used for every request.
+    /// Our own client (the TLS backend, timeouts and proxy of `settings`, no
+    /// redirects, no `Referer`), used for every request.
+    ///
+    /// Inside a Tokio runtime, the clients built with the same transport
+    /// settings (timeouts, user agent, proxy, TLS backend and roots) share
+    /// one `reqwest::Client`: one connection pool per host and one TLS
+    /// set-up for any number of accounts. Never across runtimes (a pooled
+    /// connection belongs to the runtime that opened it); outside a runtime
+    /// the client is built for this one alone.
     pub fn new(settings: HttpSettings) -> Result<Self, AuthError> {
-        let own = own_client(&settings)?;
+        let (own, shared) = own_or_shared(&settings)?;
         Ok(Self {
             api: own.clone(),
             own,
             supplied: false,
             settings,
             allowed_origins: Vec::new(),
+            _shared: shared,
         })
     }
 
@@ -280,12 +292,14 @@ impl HttpClient {
     /// whose final URL differs from the request's is refused with
     /// [`AuthError::Redirect`].
     pub fn from_client(client: reqwest::Client, settings: HttpSettings) -> Result<Self, AuthError> {
+        let (own, shared) = own_or_shared(&settings)?;
         Ok(Self {
-            own: own_client(&settings)?,
+            own,
             api: client,
             supplied: true,
             settings,
             allowed_origins: Vec::new(),
+            _shared: shared,
         })
     }
 
@@ -404,6 +418,17 @@ impl HttpClient {
     /// anywhere when `allow_insecure_http` is set.
     pub fn check_base_url(&self, url: &Url) -> Result<(), AuthError> {
         check_base_url(url, self.settings.allow_insecure_http)
+    }
+}
+
+/// The runtime's shared client for `settings`, or one of our own outside a
+/// runtime.
+fn own_or_shared(
+    settings: &HttpSettings,
+) -> Result<(reqwest::Client, Option<Arc<SharedClient>>), AuthError> {
+    match shared_client(settings, || own_client(settings))? {
+        Some(shared) => Ok((shared.client.clone(), Some(shared))),
+        None => Ok((own_client(settings)?, None)),
     }
 }
 

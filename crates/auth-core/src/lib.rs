@@ -23,6 +23,7 @@ mod request;
 pub mod rotation;
 mod session;
 pub mod settings;
+mod shared;
 mod store;
 mod tls;
 

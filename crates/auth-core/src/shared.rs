@@ -63,13 +63,6 @@ pub(crate) fn shared_client(
     Ok(Some(shared))
 }
 
-/// How many shared clients are alive (for tests).
-#[doc(hidden)]
-pub fn live_shared_clients() -> usize {
-    let table = table().lock().unwrap_or_else(|p| p.into_inner());
-    table.values().filter(|e| e.strong_count() > 0).count()
-}
-
 /// A digest of what the `reqwest::Client` is built from: two settings with
 /// the same digest build interchangeable clients.
 fn transport_digest(settings: &HttpSettings) -> [u8; 32] {
