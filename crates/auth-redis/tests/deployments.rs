@@ -9,26 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use auth_core::secrecy::{ExposeSecret, SecretString};
-use auth_core::{AuthError, Expiry, StoredSession, TokenStore};
+use auth_core::secrecy::ExposeSecret;
+use auth_core::{AuthError, TokenStore};
 use auth_redis::RedisStore;
-use chrono::Utc;
 #[allow(unused_imports)]
-use common::{ACL_STORE_RULES, RedisServer, raw_connection};
-
-const KEY: &str = "token-api:http://127.0.0.1:1/:acct";
-
-fn stored(generation: u64, token: &str) -> StoredSession {
-    StoredSession {
-        token: SecretString::from(token.to_owned()),
-        issued_at: Utc::now(),
-        expiry: Expiry::AfterIssue(Duration::from_secs(1200)),
-        generation,
-        data: serde_json::json!({"user_id": 42}),
-        expires_in: None,
-        credentials: None,
-    }
-}
+use common::{ACL_STORE_RULES, KEY, RedisServer, raw_connection, stored};
 
 /// Runs every `TokenStore` operation on account `key`, checking results;
 /// the first error is returned (so a missing permission shows up).

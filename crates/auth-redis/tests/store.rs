@@ -7,11 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::secrecy::{ExposeSecret, SecretString};
+use auth_core::secrecy::ExposeSecret;
 use auth_core::{AuthError, Authenticated, Expiry, StoredSession, TokenStore};
 use auth_redis::{FAILURE_HORIZON, GENERATION_TTL, RedisStore};
 use chrono::Utc;
-use common::{ApiProvider, RedisServer, TokenApi, raw_connection};
+use common::{ApiProvider, KEY, RedisServer, TokenApi, raw_connection, stored};
 use tokio::time::Instant;
 
 macro_rules! redis_or_skip {
@@ -21,20 +21,6 @@ macro_rules! redis_or_skip {
             None => return,
         }
     };
-}
-
-const KEY: &str = "token-api:http://127.0.0.1:1/:acct";
-
-fn stored(generation: u64, token: &str) -> StoredSession {
-    StoredSession {
-        token: SecretString::from(token.to_owned()),
-        issued_at: Utc::now(),
-        expiry: Expiry::AfterIssue(Duration::from_secs(1200)),
-        generation,
-        data: serde_json::json!({"user_id": 42, "name": "fleet"}),
-        expires_in: None,
-        credentials: None,
-    }
 }
 
 async fn store(redis: &RedisServer) -> RedisStore {

@@ -1002,3 +1002,19 @@ impl Drop for RedisSentinel {
         let _ = self.child.wait();
     }
 }
+
+/// The account key the store tests use.
+pub const KEY: &str = "token-api:http://127.0.0.1:1/:acct";
+
+/// A stored session of `generation` with `token`, valid 20 minutes after now.
+pub fn stored(generation: u64, token: &str) -> auth_core::StoredSession {
+    auth_core::StoredSession {
+        token: SecretString::from(token.to_owned()),
+        issued_at: chrono::Utc::now(),
+        expiry: auth_core::Expiry::AfterIssue(Duration::from_secs(1200)),
+        generation,
+        data: serde_json::json!({"user_id": 42, "name": "fleet"}),
+        expires_in: None,
+        credentials: None,
+    }
+}
