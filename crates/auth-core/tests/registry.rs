@@ -3,126 +3,16 @@
 //! eviction, removal, rotation through the registry, and an evicted
 //! account's next client adopting the stored session.
 
-use std::collections::HashMap;
+mod common;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::reqwest::RequestBuilder;
-use auth_core::rotation::{RotateCredentials, SecretCell, credential_material};
-use auth_core::url::Url;
-use auth_core::{
-    AccountRegistry, AuthError, BackoffPolicy, Expiry, HttpClient, HttpSettings, MemoryStore,
-    NewSession, Provider, Session, TokenStore, async_trait,
-};
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use common::{Acct, Service};
 
-/// The provider's side: the password of each account, and the logins made.
-#[derive(Debug, Default)]
-struct Service {
-    passwords: Mutex<HashMap<String, String>>,
-    logins: AtomicU64,
-}
-
-impl Service {
-    fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    fn set_password(&self, account: &str, password: &str) {
-        self.passwords
-            .lock()
-            .unwrap()
-            .insert(account.to_owned(), password.to_owned());
-    }
-
-    fn logins(&self) -> u64 {
-        self.logins.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Debug)]
-struct Acct {
-    service: Arc<Service>,
-    name: String,
-    password: SecretCell<SecretString>,
-    base: Url,
-}
-
-impl Acct {
-    fn new(service: &Arc<Service>, name: &str, password: &str) -> Self {
-        Self {
-            service: Arc::clone(service),
-            name: name.to_owned(),
-            password: SecretCell::new(SecretString::from(password.to_owned())),
-            base: Url::parse("http://127.0.0.1/").unwrap(),
-        }
-    }
-}
-
-#[async_trait]
-impl Provider for Acct {
-    type Data = ();
-
-    fn name(&self) -> &'static str {
-        "acct"
-    }
-
-    fn cache_key(&self) -> String {
-        format!("acct|http://127.0.0.1/|{}", self.name)
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
-        let password = self.password.current();
-        let expected = self
-            .service
-            .passwords
-            .lock()
-            .unwrap()
-            .get(&self.name)
-            .cloned();
-        if expected
-            .as_deref()
-            .is_some_and(|p| p != password.expose_secret())
-        {
-            return Err(AuthError::InvalidCredentials {
-                provider: "acct",
-                message: "wrong password".into(),
-                source: None,
-            });
-        }
-        let n = self.service.logins.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(NewSession::new(
-            SecretString::from(format!("tok-{n}")),
-            Expiry::UntilRejected,
-            (),
-        ))
-    }
-
-    fn authorize(&self, session: &Session<()>, request: RequestBuilder) -> RequestBuilder {
-        request.bearer_auth(session.token().expose_secret())
-    }
-
-    fn credential_material(&self) -> Option<SecretSlice<u8>> {
-        Some(credential_material(&[&self.password.current()]))
-    }
-}
-
-impl RotateCredentials for Acct {
-    type Secrets = SecretString;
-
-    fn replace_secrets(&self, password: SecretString) -> Result<(), AuthError> {
-        if password.expose_secret().is_empty() {
-            return Err(AuthError::Config("the new password is empty".into()));
-        }
-        self.password.replace(password);
-        Ok(())
-    }
-}
+use auth_core::{AccountRegistry, AuthError, BackoffPolicy, HttpSettings, MemoryStore, TokenStore};
+use secrecy::{ExposeSecret, SecretString};
 
 fn key(name: &str) -> String {
     format!("acct|http://127.0.0.1/|{name}")

@@ -5,135 +5,28 @@
 //! Several clients sharing one `MemoryStore` stand for processes sharing a
 //! Redis store (auth-redis runs the same checks against a real server).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::reqwest::RequestBuilder;
-use auth_core::rotation::{RotateCredentials, SecretCell, credential_material};
-use auth_core::url::Url;
-use auth_core::{
-    AuthError, Authenticated, BackoffPolicy, Expiry, HttpClient, LockoutRule, MemoryStore,
-    NewSession, Provider, Session, TokenStore, async_trait,
-};
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use common::{Acct, Service};
 
-/// The provider's side: the one password it accepts now.
-#[derive(Debug)]
-struct Account {
-    password: Mutex<String>,
-    logins: AtomicU64,
-    rejected: AtomicU64,
-    delay: Duration,
+use auth_core::rotation::credential_material;
+use auth_core::{AuthError, Authenticated, BackoffPolicy, LockoutRule, MemoryStore, TokenStore};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The account the tests log in to.
+const ALICE: &str = "alice";
+
+/// The service, accepting `password` for alice.
+fn account(password: &str) -> Arc<Service> {
+    let service = Service::new();
+    service.set_password(ALICE, password);
+    service
 }
 
-impl Account {
-    fn new(password: &str) -> Arc<Self> {
-        Self::slow(password, Duration::ZERO)
-    }
-
-    fn slow(password: &str, delay: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            password: Mutex::new(password.to_owned()),
-            logins: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            delay,
-        })
-    }
-
-    fn change_password(&self, password: &str) {
-        *self.password.lock().unwrap() = password.to_owned();
-    }
-
-    fn logins(&self) -> u64 {
-        self.logins.load(Ordering::SeqCst)
-    }
-
-    fn rejected(&self) -> u64 {
-        self.rejected.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Debug)]
-struct PasswordProvider {
-    account: Arc<Account>,
-    password: SecretCell<SecretString>,
-    lockout: Option<LockoutRule>,
-    base: Url,
-}
-
-impl PasswordProvider {
-    fn new(account: &Arc<Account>, password: &str) -> Self {
-        Self {
-            account: Arc::clone(account),
-            password: SecretCell::new(SecretString::from(password.to_owned())),
-            lockout: None,
-            base: Url::parse("http://127.0.0.1/").unwrap(),
-        }
-    }
-}
-
-#[async_trait]
-impl Provider for PasswordProvider {
-    type Data = ();
-
-    fn name(&self) -> &'static str {
-        "rotor"
-    }
-
-    fn cache_key(&self) -> String {
-        "rotor:http://127.0.0.1/:alice".into()
-    }
-
-    fn base_url(&self) -> &Url {
-        &self.base
-    }
-
-    async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
-        let password = self.password.current();
-        tokio::time::sleep(self.account.delay).await;
-        if *self.account.password.lock().unwrap() != password.expose_secret() {
-            self.account.rejected.fetch_add(1, Ordering::SeqCst);
-            return Err(AuthError::InvalidCredentials {
-                provider: "rotor",
-                message: "wrong password".into(),
-                source: None,
-            });
-        }
-        let n = self.account.logins.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(NewSession::new(
-            SecretString::from(format!("tok-{n}")),
-            Expiry::UntilRejected,
-            (),
-        ))
-    }
-
-    fn authorize(&self, session: &Session<()>, request: RequestBuilder) -> RequestBuilder {
-        request.bearer_auth(session.token().expose_secret())
-    }
-
-    fn lockout_rule(&self) -> Option<LockoutRule> {
-        self.lockout
-    }
-
-    fn credential_material(&self) -> Option<SecretSlice<u8>> {
-        Some(credential_material(&[&self.password.current()]))
-    }
-}
-
-impl RotateCredentials for PasswordProvider {
-    type Secrets = SecretString;
-
-    fn replace_secrets(&self, password: SecretString) -> Result<(), AuthError> {
-        if password.expose_secret().is_empty() {
-            return Err(AuthError::Config("the new password is empty".into()));
-        }
-        self.password.replace(password);
-        Ok(())
-    }
-}
-
-fn client(provider: PasswordProvider, store: &Arc<MemoryStore>) -> Authenticated<PasswordProvider> {
+fn client(provider: Acct, store: &Arc<MemoryStore>) -> Authenticated<Acct> {
     Authenticated::builder(provider)
         .store(Arc::clone(store) as Arc<dyn TokenStore>)
         .min_login_interval(Duration::ZERO)
@@ -150,12 +43,12 @@ fn secret(s: &str) -> SecretString {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_login_uses_the_new_secret_and_the_session_keeps_serving() {
-    let account = Account::new("old-pass");
+    let account = account("old-pass");
     let store = Arc::new(MemoryStore::new());
-    let client = client(PasswordProvider::new(&account, "old-pass"), &store);
+    let client = client(Acct::new(&account, ALICE, "old-pass"), &store);
     let first = client.session().await.unwrap();
 
-    account.change_password("new-pass");
+    account.set_password(ALICE, "new-pass");
     client.rotate_credentials(secret("new-pass")).await.unwrap();
     // Still the session the old secret obtained: no login, no disturbance.
     let same = client.session().await.unwrap();
@@ -174,9 +67,9 @@ async fn the_next_login_uses_the_new_secret_and_the_session_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_new_secret_is_refused_before_the_provider_sees_it() {
-    let account = Account::new("p0");
+    let account = account("p0");
     let store = Arc::new(MemoryStore::new());
-    let client = client(PasswordProvider::new(&account, "p0"), &store);
+    let client = client(Acct::new(&account, ALICE, "p0"), &store);
     let error = client
         .rotate_credentials(secret(""))
         .await
@@ -189,11 +82,11 @@ async fn a_rejected_new_secret_is_refused_before_the_provider_sees_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_processes_do_not_spend_the_lockout_budget() {
-    let account = Account::new("p0");
+    let account = account("p0");
     let store = Arc::new(MemoryStore::new());
     let lockout = Some(LockoutRule::new(5, Duration::from_secs(900)));
     let make = |password: &str| {
-        let mut provider = PasswordProvider::new(&account, password);
+        let mut provider = Acct::new(&account, ALICE, password);
         provider.lockout = lockout;
         client(provider, &store)
     };
@@ -201,7 +94,7 @@ async fn stale_processes_do_not_spend_the_lockout_budget() {
     let session = a.session().await.unwrap();
 
     // The password changes at the provider; the fleet's session dies.
-    account.change_password("p1");
+    account.set_password(ALICE, "p1");
     a.invalidate(&session).await;
 
     // A tries the old secret once: the provider rejects it.
@@ -255,9 +148,9 @@ async fn stale_processes_do_not_spend_the_lockout_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_lifts_the_stop_after_repeated_rejections() {
-    let account = Account::new("right");
+    let account = account("right");
     let store = Arc::new(MemoryStore::new());
-    let client = client(PasswordProvider::new(&account, "wrong"), &store);
+    let client = client(Acct::new(&account, ALICE, "wrong"), &store);
     let mut last = None;
     for _ in 0..6 {
         let error = client.session().await.unwrap_err();
@@ -278,17 +171,17 @@ async fn rotation_lifts_the_stop_after_repeated_rejections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_back_to_a_rejected_secret_is_an_explicit_choice() {
-    let account = Account::new("p1");
+    let account = account("p1");
     let store = Arc::new(MemoryStore::new());
-    let a = client(PasswordProvider::new(&account, "p0"), &store);
-    let b = client(PasswordProvider::new(&account, "p0"), &store);
+    let a = client(Acct::new(&account, ALICE, "p0"), &store);
+    let b = client(Acct::new(&account, ALICE, "p0"), &store);
     assert!(a.session().await.unwrap_err().is_invalid_credentials());
     assert!(matches!(
         b.session().await.unwrap_err(),
         AuthError::StaleCredentials { .. }
     ));
     // The provider's password is set back to p0, and B is told so: B tries.
-    account.change_password("p0");
+    account.set_password(ALICE, "p0");
     b.rotate_credentials(secret("p0")).await.unwrap();
     b.session().await.unwrap();
     assert_eq!(account.logins(), 1);
@@ -296,9 +189,10 @@ async fn rotating_back_to_a_rejected_secret_is_an_explicit_choice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_during_a_login_leaves_the_sessions_secret_unknown() {
-    let account = Account::slow("p0", Duration::from_millis(300));
+    let account = Service::slow(Duration::from_millis(300));
+    account.set_password(ALICE, "p0");
     let store = Arc::new(MemoryStore::new());
-    let client = client(PasswordProvider::new(&account, "p0"), &store);
+    let client = client(Acct::new(&account, ALICE, "p0"), &store);
     let login = tokio::spawn({
         let client = client.clone();
         async move { client.session().await }

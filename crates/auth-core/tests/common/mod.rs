@@ -1,18 +1,20 @@
 //! A scriptable fake provider for the lifecycle tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::reqwest::{RequestBuilder, StatusCode};
+use auth_core::rotation::{RotateCredentials, SecretCell, credential_material};
 use auth_core::url::Url;
 use auth_core::{
     AuthError, Expiry, HttpClient, LockoutRule, NewSession, Provider, RefreshPolicy, Rejection,
     RequestLimits, Session, async_trait,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 /// What the next logins do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,5 +200,139 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
     type Writer = Capture;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+/// A password service for the rotation and registry tests: the password of
+/// each account (an account without one accepts any), the logins made and
+/// refused, and how long a login takes.
+#[derive(Debug, Default)]
+pub struct Service {
+    passwords: Mutex<HashMap<String, String>>,
+    logins: AtomicU64,
+    rejected: AtomicU64,
+    delay: Duration,
+}
+
+impl Service {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// A service whose logins take `delay`.
+    pub fn slow(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            ..Self::default()
+        })
+    }
+
+    pub fn set_password(&self, account: &str, password: &str) {
+        self.passwords
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), password.to_owned());
+    }
+
+    /// Successful logins.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::SeqCst)
+    }
+
+    /// Logins refused for a wrong password.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::SeqCst)
+    }
+}
+
+/// An account of [`Service`] whose password is rotatable.
+#[derive(Debug)]
+pub struct Acct {
+    service: Arc<Service>,
+    name: String,
+    password: SecretCell<SecretString>,
+    pub lockout: Option<LockoutRule>,
+    base: Url,
+}
+
+impl Acct {
+    pub fn new(service: &Arc<Service>, name: &str, password: &str) -> Self {
+        Self {
+            service: Arc::clone(service),
+            name: name.to_owned(),
+            password: SecretCell::new(SecretString::from(password.to_owned())),
+            lockout: None,
+            base: Url::parse("http://127.0.0.1/").unwrap(),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Acct {
+    type Data = ();
+
+    fn name(&self) -> &'static str {
+        "acct"
+    }
+
+    fn cache_key(&self) -> String {
+        format!("acct|http://127.0.0.1/|{}", self.name)
+    }
+
+    fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
+        let password = self.password.current();
+        tokio::time::sleep(self.service.delay).await;
+        let expected = self
+            .service
+            .passwords
+            .lock()
+            .unwrap()
+            .get(&self.name)
+            .cloned();
+        if expected
+            .as_deref()
+            .is_some_and(|p| p != password.expose_secret())
+        {
+            self.service.rejected.fetch_add(1, Ordering::SeqCst);
+            return Err(AuthError::InvalidCredentials {
+                provider: "acct",
+                message: "wrong password".into(),
+                source: None,
+            });
+        }
+        let n = self.service.logins.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(NewSession::new(
+            SecretString::from(format!("tok-{n}")),
+            Expiry::UntilRejected,
+            (),
+        ))
+    }
+
+    fn authorize(&self, session: &Session<()>, request: RequestBuilder) -> RequestBuilder {
+        request.bearer_auth(session.token().expose_secret())
+    }
+
+    fn lockout_rule(&self) -> Option<LockoutRule> {
+        self.lockout
+    }
+
+    fn credential_material(&self) -> Option<SecretSlice<u8>> {
+        Some(credential_material(&[&self.password.current()]))
+    }
+}
+
+impl RotateCredentials for Acct {
+    type Secrets = SecretString;
+
+    fn replace_secrets(&self, password: SecretString) -> Result<(), AuthError> {
+        if password.expose_secret().is_empty() {
+            return Err(AuthError::Config("the new password is empty".into()));
+        }
+        self.password.replace(password);
+        Ok(())
     }
 }
