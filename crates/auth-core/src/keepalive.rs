@@ -48,33 +48,97 @@ async fn keep_alive_loop<P: Provider>(weak: Weak<Inner<P>>, every: Duration) {
         if session.is_expired() || session.idle_for() < every / 2 {
             continue;
         }
-        let Some(request) = client
-            .inner
-            .provider
-            .keep_alive_request(&client.inner.http, &session)
-        else {
+        // Boxed: the send's state is allocated only while a keep-alive is
+        // in flight, so an idle task (one per account) stays a few hundred
+        // bytes instead of carrying the request future's few kilobytes.
+        if Box::pin(keep_alive_once(client, session)).await.is_break() {
             return;
-        };
-        let permit = client.permit().await;
-        let sent = client
-            .send_with(&session, request, crate::redirect::Route::Own)
-            .await;
-        drop(permit);
-        match sent {
-            Ok((_, crate::client::Outcome::Accepted | crate::client::Outcome::Maybe(_))) => {
-                client.record_use(&session);
-                tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
-            }
-            Ok((_, crate::client::Outcome::Rejected)) => {
-                tracing::debug!(
-                    provider = client.inner.provider.name(),
-                    "keep-alive found the session rejected"
-                );
-                client.reject(&session).await;
-            }
-            Err(error) => {
-                tracing::warn!(provider = client.inner.provider.name(), %error, "keep-alive request failed");
-            }
         }
+    }
+}
+
+/// Sends one keep-alive; `Break` when the provider has none.
+async fn keep_alive_once<P: Provider>(
+    client: Authenticated<P>,
+    session: Arc<crate::Session<P::Data>>,
+) -> std::ops::ControlFlow<()> {
+    let Some(request) = client
+        .inner
+        .provider
+        .keep_alive_request(&client.inner.http, &session)
+    else {
+        return std::ops::ControlFlow::Break(());
+    };
+    let permit = client.permit().await;
+    let sent = client
+        .send_with(&session, request, crate::redirect::Route::Own)
+        .await;
+    drop(permit);
+    match sent {
+        Ok((_, crate::client::Outcome::Accepted | crate::client::Outcome::Maybe(_))) => {
+            client.record_use(&session);
+            tracing::trace!(provider = client.inner.provider.name(), "keep-alive sent")
+        }
+        Ok((_, crate::client::Outcome::Rejected)) => {
+            tracing::debug!(
+                provider = client.inner.provider.name(),
+                "keep-alive found the session rejected"
+            );
+            client.reject(&session).await;
+        }
+        Err(error) => {
+            tracing::warn!(provider = client.inner.provider.name(), %error, "keep-alive request failed");
+        }
+    }
+    std::ops::ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HttpClient, NewSession, Session};
+
+    #[derive(Debug)]
+    struct Tiny(url::Url);
+
+    #[async_trait::async_trait]
+    impl Provider for Tiny {
+        type Data = ();
+
+        fn name(&self) -> &'static str {
+            "tiny"
+        }
+
+        fn cache_key(&self) -> String {
+            "tiny".into()
+        }
+
+        fn base_url(&self) -> &url::Url {
+            &self.0
+        }
+
+        async fn login(&self, _http: &HttpClient) -> Result<NewSession<()>, AuthError> {
+            Err(AuthError::config("never called"))
+        }
+
+        fn authorize(
+            &self,
+            _session: &Session<()>,
+            request: reqwest::RequestBuilder,
+        ) -> reqwest::RequestBuilder {
+            request
+        }
+    }
+
+    /// A platform runs one keep-alive task per account: its idle state must
+    /// stay small, the in-flight request's state being allocated only while
+    /// it is sent.
+    #[test]
+    fn an_idle_keep_alive_task_is_small() {
+        let idle = std::mem::size_of_val(&keep_alive_loop::<Tiny>(
+            Weak::new(),
+            Duration::from_secs(60),
+        ));
+        assert!(idle <= 512, "keep-alive task state is {idle} bytes");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -287,6 +288,7 @@ impl ServerClock {
 pub struct SimServer {
     addr: SocketAddr,
     base_url: Url,
+    connections: Arc<AtomicU64>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -305,6 +307,13 @@ impl SimServer {
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
+        // Counted as accepted, so that tests can tell how many connections
+        // (pools) clients open to one host.
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        });
         let base_url = Url::parse(&format!("http://{addr}{path}"))
             .map_err(|e| SimError::Config(e.to_string()))?;
         let (tx, rx) = oneshot::channel::<()>();
@@ -319,6 +328,7 @@ impl SimServer {
         Ok(Self {
             addr,
             base_url,
+            connections,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -332,6 +342,11 @@ impl SimServer {
     /// The base URL to configure a client with.
     pub fn base_url(&self) -> &Url {
         &self.base_url
+    }
+
+    /// TCP connections accepted since the server started.
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Stops the server and waits for it to finish.
@@ -403,6 +418,12 @@ impl SimHandle {
     /// or with the simulator's API path, e.g. Electa's API root).
     pub fn base_url(&self) -> &Url {
         self.server.base_url()
+    }
+
+    /// TCP connections the simulator has accepted since it started: how
+    /// many connections (pools) its clients opened to it.
+    pub fn connections_accepted(&self) -> u64 {
+        self.server.connections_accepted()
     }
 
     /// Per-account counters: logins, failed logins, accepted protected calls

@@ -409,3 +409,20 @@ async fn logout_route_can_be_missing() {
         assert_eq!(sim.active_sessions(), 1);
     }
 }
+
+#[tokio::test]
+async fn counts_the_connections_it_accepts() {
+    let sim = CtcSim::start(CtcSimConfig::default()).await.unwrap();
+    assert_eq!(sim.connections_accepted(), 0);
+    // One client keeps its connection for the next request ...
+    let pooled = reqwest::Client::new();
+    for _ in 0..3 {
+        let response = pooled.get(url(&sim, LOGIN_PATH)).send().await.unwrap();
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(sim.connections_accepted(), 1);
+    // ... another opens its own.
+    let other = reqwest::Client::new();
+    other.get(url(&sim, LOGIN_PATH)).send().await.unwrap();
+    assert_eq!(sim.connections_accepted(), 2);
+}
