@@ -17,6 +17,9 @@
 //!   own in-memory store;
 //! - `registry`: every account through an `AccountRegistry` per provider,
 //!   both on one shared `MemoryStore`;
+//! - `outside-runtime`: as `default`, but the clients are built on a
+//!   thread without a Tokio runtime (as in a synchronous `main` before the
+//!   runtime starts), then used in the runtime;
 //! - `own-client`: as `default`, but each account given a
 //!   `reqwest::Client` of its own (`AuthenticatedBuilder::http_client`),
 //!   which is what the default path cost before clients shared one: the
@@ -48,7 +51,7 @@ const CTC_ACCOUNTS: usize = 5_000;
 const LOGIN_CONCURRENCY: usize = 64;
 const CALL_CONCURRENCY: usize = 256;
 const CALLS_PER_ACCOUNT: usize = 3;
-const SCENARIOS: [&str; 3] = ["default", "registry", "own-client"];
+const SCENARIOS: [&str; 4] = ["default", "registry", "outside-runtime", "own-client"];
 /// Marks the lines the child processes answer with.
 const REPLY: &str = "MANY ";
 
@@ -331,7 +334,14 @@ async fn client_process(scenario: &str) {
     let rss_start = rss_kib().unwrap_or(0);
 
     let started = Instant::now();
-    let accounts = build(scenario, &wialon_host, &ctc_base);
+    let accounts = if scenario == "outside-runtime" {
+        let (host, base) = (wialon_host.clone(), ctc_base.clone());
+        std::thread::spawn(move || build("default", &host, &base))
+            .join()
+            .expect("build thread")
+    } else {
+        build(scenario, &wialon_host, &ctc_base)
+    };
     note("build_ms", started.elapsed().as_millis().to_string());
     let rss_built = rss_kib().unwrap_or(0);
 
@@ -488,6 +498,7 @@ fn parent(filter: &[String]) {
          process; logins {LOGIN_CONCURRENCY} at a time, {CALLS_PER_ACCOUNT} calls per account \
          {CALL_CONCURRENCY} at a time"
     );
+    let mut columns = Vec::new();
     for scenario in SCENARIOS {
         if !filter.is_empty() && !filter.iter().any(|f| scenario.contains(f.as_str())) {
             continue;
@@ -501,12 +512,54 @@ fn parent(filter: &[String]) {
                 ("MANY_CTC", urls["ctc"].clone()),
             ],
         );
-        let row = client.reply();
+        let mut row = client.reply();
         drop(client);
-        let server = sim.ask("stats");
+        row.extend(sim.ask("stats"));
         println!("\nscenario {scenario}:");
-        for (key, value) in row.iter().chain(server.iter()) {
+        for (key, value) in &row {
             println!("  {key:<22} {value}");
         }
+        columns.push((scenario, row));
+    }
+    print_table(&columns);
+}
+
+/// The figures of every scenario side by side, as a Markdown table.
+fn print_table(columns: &[(&str, BTreeMap<String, String>)]) {
+    const ROWS: [(&str, &str); 13] = [
+        ("RSS per account, built (KB)", "kb_built"),
+        ("RSS per Wialon keep-alive task (KB)", "kb_keep_alive_task"),
+        ("RSS per account, logged in (KB)", "kb_logged_in"),
+        ("RSS per account, after the calls (KB)", "kb_after_calls"),
+        ("time to build every client (ms)", "build_ms"),
+        ("time to log every account in (ms)", "login_ms"),
+        ("logins, Wialon (fewest, most per account)", "wialon"),
+        ("logins, CTC (fewest, most per account)", "ctc"),
+        ("calls per second through `send`", "calls_per_s"),
+        ("connections accepted, Wialon host", "wialon_connections"),
+        ("connections accepted, CTC host", "ctc_connections"),
+        ("failed logins + failed calls", "failures"),
+        ("client process RSS at start (MiB)", "rss_start_mib"),
+    ];
+    let cell = |row: &BTreeMap<String, String>, key: &str| -> String {
+        let get = |k: &str| row.get(k).cloned().unwrap_or_else(|| "?".into());
+        match key {
+            "wialon" | "ctc" => format!(
+                "{} ({}, {})",
+                get(&format!("{key}_logins")),
+                get(&format!("{key}_min")),
+                get(&format!("{key}_max"))
+            ),
+            "failures" => format!("{} + {}", get("login_failures"), get("call_failures")),
+            _ => get(key),
+        }
+    };
+    println!();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    println!("| | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    for (label, key) in ROWS {
+        let cells: Vec<String> = columns.iter().map(|(_, row)| cell(row, key)).collect();
+        println!("| {label} | {} |", cells.join(" | "));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -255,8 +255,20 @@ pub struct HttpClient {
     supplied: bool,
     settings: HttpSettings,
     allowed_origins: Vec<url::Origin>,
-    /// Keeps the runtime's shared client alive while this one uses it.
-    _shared: Option<Arc<SharedClient>>,
+    shared: Sharing,
+}
+
+/// How an [`HttpClient`] takes part in its runtime's shared client.
+#[derive(Debug, Clone)]
+enum Sharing {
+    /// Built in a runtime: `own` is that runtime's shared client, kept
+    /// alive here.
+    Settled { _shared: Arc<SharedClient> },
+    /// Built outside any runtime: `own` is a client of its own, used until
+    /// the first request made inside a runtime binds every clone of this
+    /// client to that runtime's shared client (one pool per host, as for
+    /// clients built in the runtime).
+    Deferred(Arc<OnceLock<Arc<SharedClient>>>),
 }
 
 impl HttpClient {
@@ -267,8 +279,10 @@ impl HttpClient {
     /// settings (timeouts, user agent, proxy, TLS backend and roots) share
     /// one `reqwest::Client`: one connection pool per host and one TLS
     /// set-up for any number of accounts. Never across runtimes (a pooled
-    /// connection belongs to the runtime that opened it); outside a runtime
-    /// the client is built for this one alone.
+    /// connection belongs to the runtime that opened it). A client built
+    /// outside a runtime (before it starts) joins the shared client of the
+    /// runtime its first request is made in. The TLS configuration (root
+    /// store, verifier) is built once per process whatever the runtime.
     pub fn new(settings: HttpSettings) -> Result<Self, AuthError> {
         let (own, shared) = own_or_shared(&settings)?;
         Ok(Self {
@@ -277,7 +291,7 @@ impl HttpClient {
             supplied: false,
             settings,
             allowed_origins: Vec::new(),
-            _shared: shared,
+            shared,
         })
     }
 
@@ -299,7 +313,7 @@ impl HttpClient {
             supplied: true,
             settings,
             allowed_origins: Vec::new(),
-            _shared: shared,
+            shared,
         })
     }
 
@@ -334,12 +348,30 @@ impl HttpClient {
     /// The client to build requests with (the API client). Whatever client
     /// built a request, [`send`](Self::send) sends it with our own.
     pub fn client(&self) -> &reqwest::Client {
-        &self.api
+        if self.supplied {
+            &self.api
+        } else {
+            self.own_client()
+        }
     }
 
     /// Our own client: no redirects, no `Referer`.
     pub fn own_client(&self) -> &reqwest::Client {
-        &self.own
+        match &self.shared {
+            Sharing::Settled { .. } => &self.own,
+            Sharing::Deferred(bound) => {
+                if let Some(shared) = bound.get() {
+                    return &shared.client;
+                }
+                // First use inside a runtime: join its shared client. The
+                // settings built `own` already, so building again succeeds;
+                // should it not, `own` stays in use.
+                match shared_client(&self.settings, || own_client(&self.settings)) {
+                    Ok(Some(shared)) => &bound.get_or_init(|| shared).client,
+                    _ => &self.own,
+                }
+            }
+        }
     }
 
     /// Whether the API client was supplied by the application.
@@ -367,7 +399,7 @@ impl HttpClient {
             .map_err(|e| AuthError::transport(provider, e))?;
         let from = request.url().clone();
         let response = self
-            .own
+            .own_client()
             .execute(request)
             .await
             .map_err(|e| AuthError::transport(provider, e))?;
@@ -423,12 +455,13 @@ impl HttpClient {
 
 /// The runtime's shared client for `settings`, or one of our own outside a
 /// runtime.
-fn own_or_shared(
-    settings: &HttpSettings,
-) -> Result<(reqwest::Client, Option<Arc<SharedClient>>), AuthError> {
+fn own_or_shared(settings: &HttpSettings) -> Result<(reqwest::Client, Sharing), AuthError> {
     match shared_client(settings, || own_client(settings))? {
-        Some(shared) => Ok((shared.client.clone(), Some(shared))),
-        None => Ok((own_client(settings)?, None)),
+        Some(shared) => Ok((shared.client.clone(), Sharing::Settled { _shared: shared })),
+        None => Ok((
+            own_client(settings)?,
+            Sharing::Deferred(Arc::new(OnceLock::new())),
+        )),
     }
 }
 

@@ -4,9 +4,10 @@
 //!
 //! Pooled connections belong to the runtime that opened them (their I/O is
 //! driven by its reactor), so a client is never shared across runtimes: the
-//! table is keyed by the runtime's id, and a client built outside any
-//! runtime gets one of its own. Entries are weak: a shared client lives as
-//! long as an account client uses it.
+//! table is keyed by the runtime's id. A client built outside any runtime
+//! joins the table at its first request made in one (`HttpClient`'s
+//! deferred sharing). Entries are weak: a shared client lives as long as an
+//! account client uses it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};

@@ -107,14 +107,20 @@ pub(crate) fn configure(
     match backend {
         #[cfg(feature = "rustls")]
         TlsBackend::Rustls => {
-            let provider = rustls::crypto::aws_lc_rs::default_provider();
-            let config = rustls_config(provider, settings, backend)?;
+            let config = shared_rustls_config(backend, settings, || {
+                rustls_config(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                    settings,
+                    backend,
+                )
+            })?;
             Ok(builder.tls_backend_preconfigured(config))
         }
         #[cfg(feature = "rustls-ring")]
         TlsBackend::RustlsRing => {
-            let provider = rustls::crypto::ring::default_provider();
-            let config = rustls_config(provider, settings, backend)?;
+            let config = shared_rustls_config(backend, settings, || {
+                rustls_config(rustls::crypto::ring::default_provider(), settings, backend)
+            })?;
             Ok(builder.tls_backend_preconfigured(config))
         }
         #[cfg(feature = "native-tls")]
@@ -140,6 +146,47 @@ fn bad_root(index: usize, why: &str) -> AuthError {
          pass the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
         index + 1
     ))
+}
+
+/// The rustls configuration of `backend` with the settings' extra roots,
+/// built once per process by `build` and cloned for every client after
+/// that: the verifier and its root store (the heavy part of a client,
+/// about 100 KB and milliseconds to load) are shared by every client of
+/// every runtime, as is the TLS session cache. A configuration holds no
+/// connection, so sharing it across runtimes is safe (pools are per
+/// runtime, see `shared.rs`).
+#[cfg(any(feature = "rustls", feature = "rustls-ring"))]
+fn shared_rustls_config(
+    backend: TlsBackend,
+    settings: &HttpSettings,
+    build: impl FnOnce() -> Result<rustls::ClientConfig, AuthError>,
+) -> Result<rustls::ClientConfig, AuthError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+
+    use sha2::{Digest, Sha256};
+
+    type Configs = Mutex<HashMap<(TlsBackend, [u8; 32]), rustls::ClientConfig>>;
+    static CONFIGS: OnceLock<Configs> = OnceLock::new();
+
+    let mut roots = Sha256::new();
+    for pem in &settings.root_certificates {
+        roots.update((pem.len() as u64).to_be_bytes());
+        roots.update(pem);
+    }
+    let key = (backend, roots.finalize().into());
+    // Built under the lock: clients built at once wait for one build
+    // rather than each loading the roots.
+    let mut configs = CONFIGS
+        .get_or_init(Configs::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(config) = configs.get(&key) {
+        return Ok(config.clone());
+    }
+    let config = build()?;
+    configs.insert(key, config.clone());
+    Ok(config)
 }
 
 /// A rustls configuration like the one reqwest 0.13's `rustls` feature
@@ -211,4 +258,51 @@ fn rustls_config(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(all(test, any(feature = "rustls", feature = "rustls-ring")))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn backend() -> TlsBackend {
+        #[cfg(feature = "rustls")]
+        return TlsBackend::Rustls;
+        #[cfg(not(feature = "rustls"))]
+        return TlsBackend::RustlsRing;
+    }
+
+    fn fresh(settings: &HttpSettings) -> Result<rustls::ClientConfig, AuthError> {
+        #[cfg(feature = "rustls")]
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        #[cfg(not(feature = "rustls"))]
+        let provider = rustls::crypto::ring::default_provider();
+        rustls_config(provider, settings, backend())
+    }
+
+    #[test]
+    fn one_rustls_configuration_per_process_and_root_set() {
+        let settings = HttpSettings::default();
+        let first = shared_rustls_config(backend(), &settings, || fresh(&settings)).unwrap();
+        // Another client, from any runtime or none: no second build, and
+        // the same provider (and verifier) behind it.
+        let second = shared_rustls_config(backend(), &settings, || {
+            panic!("the configuration is built once per process")
+        })
+        .unwrap();
+        assert!(Arc::ptr_eq(
+            first.crypto_provider(),
+            second.crypto_provider()
+        ));
+        // Other roots are another configuration.
+        let other = HttpSettings::default().add_root_certificate(b"other roots".as_slice());
+        let mut built = false;
+        shared_rustls_config(backend(), &other, || {
+            built = true;
+            fresh(&settings)
+        })
+        .unwrap();
+        assert!(built);
+    }
 }

@@ -91,6 +91,33 @@ async fn clients_built_separately_share_one_pool_per_host() {
     );
 }
 
+/// Clients built before the runtime starts (a synchronous `main`, a
+/// configuration loader) join the pool of the runtime they are first used
+/// in.
+#[test]
+fn clients_built_outside_a_runtime_share_the_pool_of_the_runtime_they_run_in() {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = server_runtime.block_on(Server::start());
+    let clients: Vec<_> = (0..50)
+        .map(|_| Authenticated::new(account(&server.base)).unwrap())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for client in &clients {
+            call(client).await;
+        }
+    });
+    assert!(
+        server.connections() <= 5,
+        "50 account clients built outside a runtime opened {} connections",
+        server.connections()
+    );
+}
+
 #[test]
 fn two_runtimes_in_one_process_each_work() {
     let first = tokio::runtime::Builder::new_multi_thread()
