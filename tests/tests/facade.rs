@@ -407,6 +407,40 @@ async fn a_shared_store_shares_sessions_between_clients() {
     assert_eq!(sims.logins("plaspy"), 2);
 }
 
+/// Clients connected from configuration one by one share one connection
+/// pool per host (counted as the connections each simulator accepts), as
+/// a platform connecting its customers' accounts needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_connected_separately_share_one_pool_per_host() {
+    const CLIENTS: usize = 20;
+    let sims = Sims::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let configs = ProviderConfig::list_from_json_str(&sims.json_configs().to_string()).unwrap();
+        for config in configs {
+            clients.push(config.connect().unwrap());
+        }
+    }
+    for client in &clients {
+        call_ok(&sims, client.as_ref()).await;
+    }
+    let accepted = [
+        ("ctc", sims.ctc.connections_accepted()),
+        ("plaspy", sims.plaspy.connections_accepted()),
+        ("wialon", sims.wialon.connections_accepted()),
+        ("cielo24", sims.cielo24.connections_accepted()),
+        ("electa", sims.electa.connections_accepted()),
+    ];
+    for (name, connections) in accepted {
+        // About one: a connection goes back to the pool just after its
+        // answer is read, so the next call may occasionally open another.
+        assert!(
+            connections <= 5,
+            "{CLIENTS} {name} clients opened {connections} connections"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn common_timeout_is_applied() {
     let sims = Sims::start().await;
