@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use auth_core::{Authenticated, RefreshPolicy};
 use auth_redis::RedisStore;
-use common::procs::{REPLY, Worker, all, print_report, sum};
+use common::procs::{REPLY, Worker, all, send_burst, sum};
 use common::{ApiProvider, RedisServer, TokenApi};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
@@ -74,41 +74,12 @@ async fn worker() {
         match words.next().unwrap_or_default() {
             "send" => {
                 let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(1);
-                let started = Instant::now();
-                let mut tasks = tokio::task::JoinSet::new();
-                for _ in 0..n {
-                    let client = client.clone();
-                    tasks.spawn(async move {
-                        let request = client.provider().api_request(client.http());
-                        match client.send(request).await {
-                            Ok(r) if r.status() == 200 => Ok(()),
-                            Ok(r) => Err(format!("HTTP {}", r.status())),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    });
-                }
-                let mut ok = 0;
-                let mut first_us = None;
-                let mut errors: HashMap<String, usize> = HashMap::new();
-                while let Some(result) = tasks.join_next().await {
-                    first_us.get_or_insert(started.elapsed().as_micros());
-                    match result.expect("task") {
-                        Ok(()) => ok += 1,
-                        Err(e) => *errors.entry(e).or_default() += 1,
-                    }
-                }
+                let burst = send_burst(&client, n).await;
                 let stats = client.stats();
-                print_report(
-                    ok,
-                    &errors,
-                    &format!(
-                        "logins={} adopted={} first_us={} all_us={}",
-                        stats.logins,
-                        stats.adopted,
-                        first_us.unwrap_or_default(),
-                        started.elapsed().as_micros()
-                    ),
-                );
+                burst.print(&format!(
+                    "logins={} adopted={}",
+                    stats.logins, stats.adopted
+                ));
             }
             "quit" => break,
             other => println!("{REPLY}unknown command {other}"),

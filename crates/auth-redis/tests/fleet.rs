@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{AuthError, Authenticated, LockoutRule, TokenStore};
 use auth_redis::RedisStore;
-use common::procs::{REPLY, Worker, all, assert_all_ok, print_report, sum};
+use common::procs::{Burst, REPLY, Worker, all, assert_all_ok, join_burst, send_burst, sum};
 use common::{ApiProvider, RedisServer, StoreSpec, TokenApi};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
@@ -88,22 +87,9 @@ async fn worker() {
         let command = words.next().unwrap_or_default();
         let n: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(1);
         match command {
-            "send" => {
-                let mut tasks = tokio::task::JoinSet::new();
-                for _ in 0..n {
-                    let client = client.clone();
-                    tasks.spawn(async move {
-                        let request = client.provider().api_request(client.http());
-                        match client.send(request).await {
-                            Ok(r) if r.status() == 200 => Ok(()),
-                            Ok(r) => Err(format!("HTTP {}", r.status())),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    });
-                }
-                report(&client, tasks).await;
-            }
+            "send" => report(&client, send_burst(&client, n).await),
             "session" => {
+                let started = Instant::now();
                 let mut tasks = tokio::task::JoinSet::new();
                 for _ in 0..n {
                     let client = client.clone();
@@ -116,7 +102,7 @@ async fn worker() {
                         })
                     });
                 }
-                report(&client, tasks).await;
+                report(&client, join_burst(started, tasks).await);
             }
             "wait-redis" => {
                 let deadline = Instant::now() + Duration::from_secs(15);
@@ -141,24 +127,12 @@ async fn worker() {
     }
 }
 
-async fn report(
-    client: &Authenticated<ApiProvider>,
-    mut tasks: tokio::task::JoinSet<Result<(), String>>,
-) {
-    let mut ok = 0;
-    let mut errors: HashMap<String, usize> = HashMap::new();
-    while let Some(result) = tasks.join_next().await {
-        match result.expect("task panicked") {
-            Ok(()) => ok += 1,
-            Err(e) => *errors.entry(e).or_default() += 1,
-        }
-    }
+fn report(client: &Authenticated<ApiProvider>, burst: Burst) {
     let stats = client.stats();
-    let extra = format!(
+    burst.print(&format!(
         "logins={} adopted={} relogins={} failed_logins={}",
         stats.logins, stats.adopted, stats.relogins, stats.failed_logins
-    );
-    print_report(ok, &errors, &extra);
+    ));
 }
 
 // ------------------------------------------------------------------ parent

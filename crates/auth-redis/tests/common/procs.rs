@@ -1,14 +1,20 @@
-//! Parent side of the multi-process tests: worker processes (the test
-//! binary started again with `--exact worker --ignored`) driven by commands
-//! on stdin, answering `AUTHREDIS key=value ...` lines on stdout.
+//! The multi-process tests and the fleet bench: worker processes (the test
+//! or bench binary started again) driven by commands on stdin, answering
+//! `AUTHREDIS key=value ...` lines on stdout; the parent side, and the
+//! bursts of calls the workers run.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
+use auth_core::Authenticated;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::ApiProvider;
 
 /// Prefix of the workers' answer lines.
 pub const REPLY: &str = "AUTHREDIS ";
@@ -143,6 +149,62 @@ pub fn assert_all_ok(replies: &[Reply], per_worker: u64, phase: &str) {
         assert_eq!(r.num("ok"), per_worker, "{phase}: worker {i}: {r:?}");
         assert_eq!(r.errors(), 0, "{phase}: worker {i}: {r:?}");
     }
+}
+
+/// What a burst of concurrent tasks in a worker came to.
+#[derive(Debug, Default)]
+pub struct Burst {
+    pub ok: usize,
+    /// Failures by message.
+    pub errors: HashMap<String, usize>,
+    /// From the start to the first task done, and to the last.
+    pub first_us: u128,
+    pub all_us: u128,
+}
+
+impl Burst {
+    /// Prints the worker's answer line, with `extra` fields.
+    pub fn print(&self, extra: &str) {
+        print_report(
+            self.ok,
+            &self.errors,
+            &format!("{extra} first_us={} all_us={}", self.first_us, self.all_us),
+        );
+    }
+}
+
+/// Waits for every task spawned since `started`.
+pub async fn join_burst(started: Instant, mut tasks: JoinSet<Result<(), String>>) -> Burst {
+    let mut burst = Burst::default();
+    while let Some(result) = tasks.join_next().await {
+        if burst.ok == 0 && burst.errors.is_empty() {
+            burst.first_us = started.elapsed().as_micros();
+        }
+        match result.expect("task panicked") {
+            Ok(()) => burst.ok += 1,
+            Err(e) => *burst.errors.entry(e).or_default() += 1,
+        }
+    }
+    burst.all_us = started.elapsed().as_micros();
+    burst
+}
+
+/// `n` authorized calls of the token API at once through `send`.
+pub async fn send_burst(client: &Authenticated<ApiProvider>, n: usize) -> Burst {
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let request = client.provider().api_request(client.http());
+            match client.send(request).await {
+                Ok(r) if r.status() == 200 => Ok(()),
+                Ok(r) => Err(format!("HTTP {}", r.status())),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+    }
+    join_burst(started, tasks).await
 }
 
 /// Prints a worker's answer line: `ok=N` plus `err:<kind>=N` per error kind
