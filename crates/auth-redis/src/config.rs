@@ -70,6 +70,8 @@ pub(crate) enum Target {
         /// User name and password of the primary (not of the sentinels).
         username: Option<String>,
         password: Option<SecretString>,
+        /// The primary's database number (`SELECT`).
+        database: i64,
     },
 }
 
@@ -374,6 +376,31 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The database number (`SELECT`) on the primary of a store built with
+    /// [`RedisStore::sentinel_builder`](crate::RedisStore::sentinel_builder).
+    /// Default 0. A single server's database is in its URL
+    /// (`redis://host:6379/3`); Redis Cluster has only database 0.
+    ///
+    /// Requires the `sentinel` feature; [`build`](Self::build) fails if the
+    /// store is not a Sentinel one, or if `database` is negative.
+    #[cfg(feature = "sentinel")]
+    pub fn primary_database(mut self, database: i64) -> Self {
+        match &mut self.target {
+            Target::Sentinel { database: d, .. } if database >= 0 => *d = database,
+            Target::Sentinel { .. } => {
+                self.key_error = Some(format!(
+                    "primary_database must be 0 or more, not {database}"
+                ));
+            }
+            _ => {
+                self.key_error = Some(
+                    "primary_database applies to stores built with RedisStore::sentinel_builder; a single server's database goes in its URL (redis://host:6379/3)".to_owned(),
+                );
+            }
+        }
+        self
+    }
+
     /// Checks the settings and opens the Redis client (which does not
     /// connect yet): what [`build`](Self::build) connects with.
     pub(crate) fn into_settings(self) -> Result<Settings, AuthError> {
@@ -580,6 +607,7 @@ mod tests {
             )],
             username: None,
             password: None,
+            database: 0,
         })
         .primary_credentials(Some("fleet"), "p-hunter2");
         assert!(!format!("{builder:?}").contains("hunter2"));

@@ -113,11 +113,13 @@ impl Connector {
                 sentinels,
                 username,
                 password,
+                database,
             } => sentinel::client(
                 &service,
                 &sentinels,
                 username.as_deref(),
                 password.as_ref(),
+                database,
                 #[cfg(feature = "tls")]
                 certificates,
                 secrets,
@@ -367,6 +369,7 @@ mod sentinel {
         sentinels: &[SecretString],
         username: Option<&str>,
         password: Option<&SecretString>,
+        database: i64,
         #[cfg(feature = "tls")] certificates: Option<redis::TlsCertificates>,
         secrets: &Secrets,
     ) -> Result<SentinelClient, AuthError> {
@@ -411,6 +414,7 @@ mod sentinel {
                 builder = builder.set_client_to_sentinel_password(pass);
             }
         }
+        builder = builder.set_client_to_redis_db(database);
         if let Some(user) = username {
             builder = builder.set_client_to_redis_username(user);
         }

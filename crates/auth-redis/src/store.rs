@@ -235,6 +235,7 @@ impl RedisStore {
                 .collect(),
             username: None,
             password: None,
+            database: 0,
         })
     }
 

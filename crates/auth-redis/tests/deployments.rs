@@ -515,3 +515,43 @@ async fn sentinel_store_authenticates_to_the_primary_with_its_credentials() {
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("wrong-pw"), "{err}");
 }
+
+#[cfg(feature = "sentinel")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_store_uses_the_primary_database_it_is_given() {
+    let Some(set) = common::RedisSentinel::start() else {
+        return;
+    };
+    let store = RedisStore::sentinel_builder(common::SENTINEL_SERVICE, [set.url()])
+        .prefix("db")
+        .primary_database(5)
+        .build()
+        .await
+        .expect("sentinel store on database 5");
+    every_operation(&store, KEY).await.unwrap();
+    assert!(
+        store
+            .save(KEY, &stored(1, "in-db-5"), Some(Duration::from_secs(60)))
+            .await
+            .unwrap()
+    );
+    let keys_in = |db: &str| {
+        set.primary
+            .cli(&["-n", db, "DBSIZE"])
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert!(keys_in("5") > 0, "the session is in database 5");
+    assert_eq!(keys_in("0"), 0, "nothing in database 0");
+    // A database is a Sentinel setting: a URL carries its own.
+    let err = RedisStore::builder("redis://127.0.0.1:1/")
+        .primary_database(1)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Config(m) if m.contains("URL")),
+        "{err}"
+    );
+}
