@@ -407,6 +407,88 @@ async fn a_shared_store_shares_sessions_between_clients() {
     assert_eq!(sims.logins("plaspy"), 2);
 }
 
+/// A platform that reloads its customers' configurations gives the
+/// connected clients their new secrets, provider by provider, without a
+/// restart; a configuration of another provider or account is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updated_configurations_rotate_the_secrets_of_connected_clients() {
+    const NEW_WIALON_TOKEN: &str =
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0aabbccdd";
+    const NEW_ELECTA_KEY: &str = "NEW0KEY0FOR0ELECTA0ROTATION00042";
+    let sims = Sims::start().await;
+    let configs = sims.json_configs();
+    let connect = |config: &Value| ProviderConfig::from_json_str(&config.to_string()).unwrap();
+    let clients: Vec<Box<dyn DynAuthenticated>> = (0..ALL.len())
+        .map(|i| connect(&configs[i]).connect().unwrap())
+        .collect();
+    for client in &clients {
+        call_ok(&sims, client.as_ref()).await;
+    }
+
+    // Another provider's configuration, another account's: refused.
+    let err = connect(&configs[1])
+        .rotate_credentials(clients[0].as_ref())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Config(m) if m.contains("plaspy") && m.contains("ctc")),
+        "{err}"
+    );
+    let mut other_account = configs[0].clone();
+    other_account["username"] = json!("someone.else@example.com");
+    let err = connect(&other_account)
+        .rotate_credentials(clients[0].as_ref())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Config(m) if m.contains("another account")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(ctc::DEMO_PASSWORD));
+
+    // Each customer changes their secret at the service, then in the
+    // platform's configuration; the old ones stop working (but Wialon's
+    // old token, which its owner has not deleted).
+    sims.ctc.set_password(ctc::DEMO_USERNAME, "N3w-Passw0rd!");
+    sims.plaspy
+        .set_api_key(plaspy::DEMO_USERNAME, "0123456789abcdef0123456789abcdef");
+    sims.wialon
+        .add_token(wialon::DEMO_USER, wialon::SimToken::new(NEW_WIALON_TOKEN))
+        .unwrap();
+    sims.cielo24
+        .set_password(cielo24::DEMO_USERNAME, "n3w-cielo24-password");
+    sims.electa.set_app_key(electa::DEMO_CID, NEW_ELECTA_KEY);
+    let mut updated = configs.clone();
+    updated[0]["password"] = json!("N3w-Passw0rd!");
+    updated[1]["api_key"] = json!("0123456789abcdef0123456789abcdef");
+    updated[2]["token"] = json!(NEW_WIALON_TOKEN);
+    updated[3]["password"] = json!("n3w-cielo24-password");
+    updated[4]["app_key"] = json!(NEW_ELECTA_KEY);
+    for (i, client) in clients.iter().enumerate() {
+        connect(&updated[i])
+            .rotate_credentials(client.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", ALL[i]));
+    }
+
+    // The sessions end: every client logs in again, with the new secret.
+    sims.ctc.expire_all_sessions();
+    sims.plaspy.expire_all_sessions();
+    sims.wialon.expire_all_sessions();
+    sims.cielo24.expire_all_sessions();
+    sims.electa.expire_all_sessions();
+    for client in &clients {
+        call_ok(&sims, client.as_ref()).await;
+        let stats = client.stats();
+        assert_eq!(
+            (stats.rotations, stats.failed_logins, stats.logins),
+            (1, 0, 2),
+            "{}",
+            client.provider_name()
+        );
+    }
+}
+
 /// Clients connected from configuration one by one share one connection
 /// pool per host (counted as the connections each simulator accepts), as
 /// a platform connecting its customers' accounts needs.

@@ -98,6 +98,25 @@ macro_rules! registry {
                 }
             }
 
+            /// Gives `client`, connected from an earlier configuration of
+            /// the same account, the secrets of this updated one (a new
+            /// password, key or token) without a restart: see
+            /// `Authenticated::rotate_to`. Only secrets change: a
+            /// configuration of another provider or account is
+            /// [`AuthError::Config`], and other changed settings
+            /// (timeouts ...) need a new client. Nothing is sent; the next
+            /// login uses the new secret.
+            #[allow(unused_variables)]
+            pub async fn rotate_credentials(
+                self,
+                client: &dyn DynAuthenticated,
+            ) -> Result<(), AuthError> {
+                match self {
+                    $(#[cfg(feature = $feature)]
+                    ProviderConfig::$variant(s) => rotate(s, client).await,)*
+                }
+            }
+
             /// [`connect`](Self::connect) with a shared token store or HTTP
             /// client.
             #[allow(unused_variables)]
@@ -141,6 +160,28 @@ registry! {
     "wialon" => Wialon,
     "cielo24" => Cielo24,
     "electa" => Electa,
+}
+
+/// The rotation of [`ProviderConfig::rotate_credentials`] for one
+/// provider's settings.
+#[allow(dead_code)]
+async fn rotate<S>(settings: S, client: &dyn DynAuthenticated) -> Result<(), AuthError>
+where
+    S: ProviderSettings,
+    S::Provider: auth_core::RotateCredentials,
+{
+    let Some(typed) = client
+        .as_any()
+        .downcast_ref::<auth_core::Authenticated<S::Provider>>()
+    else {
+        return Err(AuthError::config(format!(
+            "a {} configuration cannot rotate the credentials of a {} client: give the \
+             updated configuration of the client's own account",
+            S::NAME,
+            client.provider_name()
+        )));
+    };
+    typed.rotate_to(&settings.into_provider()?).await
 }
 
 /// One provider's settings from `own`, with the common settings beside.

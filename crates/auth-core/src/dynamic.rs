@@ -49,6 +49,11 @@ pub trait DynAuthenticated: Send + Sync + std::fmt::Debug {
 
     /// Counters of logins, rejections and requests.
     fn stats(&self) -> Stats;
+
+    /// The client as [`Any`](std::any::Any), to get the typed client back
+    /// (`client.as_any().downcast_ref::<Authenticated<P>>()`) for what
+    /// only it offers: credential rotation, the provider's own calls.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 #[async_trait]
@@ -89,5 +94,9 @@ impl<P: Provider> DynAuthenticated for Authenticated<P> {
 
     fn stats(&self) -> Stats {
         Authenticated::stats(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -41,6 +41,20 @@ pub trait RotateCredentials: Provider {
     /// Checks `secrets` as the provider's builder would and makes them the
     /// ones the next login uses. Must not log in or touch the session.
     fn replace_secrets(&self, secrets: Self::Secrets) -> Result<(), AuthError>;
+
+    /// The secrets the next login would use, for
+    /// [`Authenticated::rotate_to`]: taken from a provider built from the
+    /// account's updated configuration and given to the running client.
+    fn current_secrets(&self) -> Self::Secrets;
+
+    /// What names the account, secrets aside: a provider built from an
+    /// updated configuration of the same account has the same identity.
+    /// The default is the [`cache_key`](Provider::cache_key), which holds
+    /// no secret; a provider whose cache key is derived from a secret
+    /// (Wialon's token) leaves that part out.
+    fn account_identity(&self) -> String {
+        self.cache_key()
+    }
 }
 
 impl<P: RotateCredentials> Authenticated<P> {
@@ -76,6 +90,25 @@ impl<P: RotateCredentials> Authenticated<P> {
             "credentials rotated; the current session serves until it is rejected or expires"
         );
         Ok(())
+    }
+
+    /// [`rotate_credentials`](Self::rotate_credentials) with the secrets of
+    /// `updated`, a provider built from the account's updated
+    /// configuration: what an application that reloads its configuration
+    /// calls. Only secrets change; `updated` must name the same account
+    /// ([`RotateCredentials::account_identity`]: provider, base URL, user
+    /// ...), else [`AuthError::Config`] and nothing is replaced. Other
+    /// changed settings (timeouts, limits ...) need a new client.
+    pub async fn rotate_to(&self, updated: &P) -> Result<(), AuthError> {
+        if updated.account_identity() != self.inner.provider.account_identity() {
+            return Err(AuthError::config(format!(
+                "the updated {} configuration names another account than this client's \
+                 (provider, base URL, user or another setting of the account's identity \
+                 differs): only secrets rotate; build a new client for another account",
+                self.inner.provider.name()
+            )));
+        }
+        self.rotate_credentials(updated.current_secrets()).await
     }
 }
 

@@ -206,3 +206,40 @@ async fn a_rotation_during_a_login_leaves_the_sessions_secret_unknown() {
         "the login read the old secret; the fingerprint taken after it is the new one"
     );
 }
+
+/// An application that reloads its configuration rebuilds the provider and
+/// hands it to the running client: the secrets move over, the identity
+/// must not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_to_takes_the_secrets_of_an_updated_configuration_of_the_same_account() {
+    let account = account("old-pass");
+    account.set_password("bob", "bobs-pass");
+    let store = Arc::new(MemoryStore::new());
+    let client = client(Acct::new(&account, ALICE, "old-pass"), &store);
+    let first = client.session().await.unwrap();
+
+    // Another account's configuration: refused, nothing replaced.
+    let error = client
+        .rotate_to(&Acct::new(&account, "bob", "bobs-pass"))
+        .await
+        .expect_err("another account");
+    assert!(
+        matches!(&error, AuthError::Config(m) if m.contains("another account")),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("bobs-pass"));
+    assert_eq!(client.stats().rotations, 0);
+    client.invalidate(&first).await;
+    client.session().await.expect("the old secret still in use");
+
+    account.set_password(ALICE, "new-pass");
+    client
+        .rotate_to(&Acct::new(&account, ALICE, "new-pass"))
+        .await
+        .unwrap();
+    let current = client.cached().unwrap();
+    client.invalidate(&current).await;
+    client.session().await.expect("the new secret logs in");
+    assert_eq!(account.rejected(), 0, "no login with a stale secret");
+    assert_eq!(client.stats().rotations, 1);
+}

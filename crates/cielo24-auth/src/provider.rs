@@ -376,4 +376,8 @@ impl RotateCredentials for Cielo24Provider {
         self.credential.replace(credential.check()?);
         Ok(())
     }
+
+    fn current_secrets(&self) -> Cielo24Credential {
+        (*self.credential.current()).clone()
+    }
 }

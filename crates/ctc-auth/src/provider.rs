@@ -414,4 +414,11 @@ impl RotateCredentials for CtcProvider {
         self.config.keys.replace(keys);
         Ok(())
     }
+
+    fn current_secrets(&self) -> CtcSecrets {
+        let keys = self.keys();
+        CtcSecrets::new()
+            .password(keys.password.clone())
+            .app_key(keys.app_key.clone())
+    }
 }

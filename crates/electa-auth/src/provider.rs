@@ -252,4 +252,8 @@ impl RotateCredentials for ElectaProvider {
         self.app_key.replace(check_app_key(app_key)?);
         Ok(())
     }
+
+    fn current_secrets(&self) -> SecretString {
+        (*self.app_key.current()).clone()
+    }
 }

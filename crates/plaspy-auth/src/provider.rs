@@ -318,4 +318,8 @@ impl RotateCredentials for PlaspyProvider {
         self.config.api_key.replace(check_api_key(Some(api_key))?);
         Ok(())
     }
+
+    fn current_secrets(&self) -> SecretString {
+        (*self.config.api_key.current()).clone()
+    }
 }

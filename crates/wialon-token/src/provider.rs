@@ -329,4 +329,20 @@ impl RotateCredentials for WialonProvider {
         self.token.replace(token);
         Ok(())
     }
+
+    fn current_secrets(&self) -> SecretString {
+        (*self.token.current()).clone()
+    }
+
+    /// The cache key without the token's fingerprint: a new token for the
+    /// same host, sub-user and flags is a rotation (the token is both the
+    /// secret and, for sharing sessions, the account's name).
+    fn account_identity(&self) -> String {
+        format!(
+            "wialon|{}|as={}|fl={}",
+            self.config.host,
+            self.config.operate_as.as_deref().unwrap_or(""),
+            self.config.flags.bits()
+        )
+    }
 }

@@ -335,4 +335,8 @@ impl RotateCredentials for Acct {
         self.password.replace(password);
         Ok(())
     }
+
+    fn current_secrets(&self) -> SecretString {
+        (*self.password.current()).clone()
+    }
 }
