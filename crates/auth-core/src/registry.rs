@@ -748,4 +748,44 @@ impl<P: RotateCredentials> AccountRegistry<P> {
         slot.mismatch_logged.store(false, Ordering::Relaxed);
         Ok(())
     }
+
+    /// [`get_or_create`](Self::get_or_create) for an application that
+    /// reloads its accounts' configurations: when the registry holds the
+    /// account and `provider` (built from its current configuration) has
+    /// other secrets than the client, the client is rotated to them first
+    /// ([`Authenticated::rotate_to`]: the next login uses them, the session
+    /// keeps serving). Same secrets: the client as it is. Account not held:
+    /// built from `provider`.
+    ///
+    /// Errors: the provider's checks of the new secrets (nothing replaced),
+    /// or the build's.
+    pub async fn get_or_update(&self, provider: P) -> Result<Authenticated<P>, AuthError> {
+        let key = provider.cache_key();
+        let held = {
+            let state = self.shared.lock();
+            state.entries.get(key.as_str()).and_then(|entry| {
+                let slot = Arc::clone(&entry.slot);
+                let client = slot.client.get().cloned()?;
+                Some((slot, client))
+            })
+        };
+        let Some((slot, client)) = held else {
+            return self.get_or_create(provider);
+        };
+        let changed = match (
+            provider.credential_material(),
+            client.provider().credential_material(),
+        ) {
+            (Some(given), Some(live)) => given.expose_secret() != live.expose_secret(),
+            // A provider that reports no material: rotate, which is
+            // harmless when the secrets are the same.
+            _ => true,
+        };
+        if changed {
+            client.rotate_to(&provider).await?;
+            slot.mismatch_logged.store(false, Ordering::Relaxed);
+        }
+        // Marks the account as used and counts the hit, as any lookup.
+        Ok(self.get(&key).unwrap_or(client))
+    }
 }

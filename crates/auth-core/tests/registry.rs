@@ -278,6 +278,53 @@ async fn rotation_through_the_registry() {
     assert!(!error.is_retryable());
 }
 
+/// A platform that reloads its customers' configurations hands each one to
+/// the registry: a held account's client moves to new secrets, an unknown
+/// one is built, unchanged ones are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_or_update_rotates_a_held_account_to_new_secrets() {
+    let service = Service::new();
+    service.set_password("a", "old");
+    let registry = registry(10, None);
+    let client = registry
+        .get_or_update(Acct::new(&service, "a", "old"))
+        .await
+        .unwrap();
+    let first = client.session().await.unwrap();
+    // The same configuration again: the same client, nothing rotated.
+    let again = registry
+        .get_or_update(Acct::new(&service, "a", "old"))
+        .await
+        .unwrap();
+    assert_eq!(again.stats().rotations, 0);
+    assert_eq!(registry.stats().builds, 1);
+
+    service.set_password("a", "new");
+    let updated = registry
+        .get_or_update(Acct::new(&service, "a", "new"))
+        .await
+        .unwrap();
+    assert_eq!(registry.stats().builds, 1, "the held client, not a new one");
+    assert_eq!(registry.stats().secret_mismatches, 0);
+    assert_eq!(client.stats().rotations, 1, "clones share the rotation");
+    // The session keeps serving; the next login uses the new password.
+    assert_eq!(
+        updated.session().await.unwrap().generation(),
+        first.generation()
+    );
+    client.invalidate(&first).await;
+    updated.session().await.unwrap();
+    assert_eq!((service.logins(), service.rejected()), (2, 0));
+
+    // A secret the provider's checks refuse: an error, nothing replaced.
+    let error = registry
+        .get_or_update(Acct::new(&service, "a", ""))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthError::Config(_)), "{error}");
+    assert_eq!(client.stats().rotations, 1);
+}
+
 #[tokio::test]
 async fn other_secrets_for_a_held_account_keep_the_existing_client() {
     let service = Service::new();
