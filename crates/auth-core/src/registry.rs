@@ -698,13 +698,7 @@ impl<P: Provider> AccountRegistry<P> {
     fn hit(&self, slot: &Slot<P>, client: Authenticated<P>, provider: &P) -> Authenticated<P> {
         bump(&self.shared.counters.hits, 1);
         metrics::registry_hit(client.provider().name());
-        let (Some(given), Some(live)) = (
-            provider.credential_material(),
-            client.provider().credential_material(),
-        ) else {
-            return client;
-        };
-        if given.expose_secret() != live.expose_secret() {
+        if same_secrets(provider, client.provider()) == Some(false) {
             bump(&self.shared.counters.secret_mismatches, 1);
             if !slot.mismatch_logged.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -719,6 +713,15 @@ impl<P: Provider> AccountRegistry<P> {
 }
 
 impl<P: RotateCredentials> AccountRegistry<P> {
+    /// The slot and built client of the account `key`, without marking it
+    /// as used.
+    fn held(&self, key: &str) -> Option<(Arc<Slot<P>>, Authenticated<P>)> {
+        let state = self.shared.lock();
+        let slot = Arc::clone(&state.entries.get(key)?.slot);
+        let client = slot.client.get().cloned()?;
+        Some((slot, client))
+    }
+
     /// Replaces the secrets of the account `key`'s client (see
     /// [`Authenticated::rotate_credentials`]): its next login uses them,
     /// its session keeps serving. Clones of the client share the change.
@@ -733,13 +736,7 @@ impl<P: RotateCredentials> AccountRegistry<P> {
         key: &str,
         secrets: P::Secrets,
     ) -> Result<(), AuthError> {
-        let (slot, client) = {
-            let state = self.shared.lock();
-            let slot = state.entries.get(key).map(|entry| Arc::clone(&entry.slot));
-            let client = slot.as_ref().and_then(|slot| slot.client.get().cloned());
-            (slot, client)
-        };
-        let (Some(slot), Some(client)) = (slot, client) else {
+        let Some((slot, client)) = self.held(key) else {
             return Err(AuthError::UnknownAccount {
                 key: key.to_owned(),
             });
@@ -761,31 +758,23 @@ impl<P: RotateCredentials> AccountRegistry<P> {
     /// or the build's.
     pub async fn get_or_update(&self, provider: P) -> Result<Authenticated<P>, AuthError> {
         let key = provider.cache_key();
-        let held = {
-            let state = self.shared.lock();
-            state.entries.get(key.as_str()).and_then(|entry| {
-                let slot = Arc::clone(&entry.slot);
-                let client = slot.client.get().cloned()?;
-                Some((slot, client))
-            })
-        };
-        let Some((slot, client)) = held else {
+        let Some((slot, client)) = self.held(&key) else {
             return self.get_or_create(provider);
         };
-        let changed = match (
-            provider.credential_material(),
-            client.provider().credential_material(),
-        ) {
-            (Some(given), Some(live)) => given.expose_secret() != live.expose_secret(),
-            // A provider that reports no material: rotate, which is
-            // harmless when the secrets are the same.
-            _ => true,
-        };
-        if changed {
+        // A provider that reports no material: rotate, which is harmless
+        // when the secrets are the same.
+        if same_secrets(&provider, client.provider()) != Some(true) {
             client.rotate_to(&provider).await?;
             slot.mismatch_logged.store(false, Ordering::Relaxed);
         }
         // Marks the account as used and counts the hit, as any lookup.
         Ok(self.get(&key).unwrap_or(client))
     }
+}
+
+/// Whether two providers of one account log in with the same secrets
+/// (their [`Provider::credential_material`]); `None` when either does not
+/// report it.
+fn same_secrets<P: Provider>(a: &P, b: &P) -> Option<bool> {
+    Some(a.credential_material()?.expose_secret() == b.credential_material()?.expose_secret())
 }
