@@ -194,6 +194,19 @@ impl HttpSettings {
         self
     }
 
+    /// SHA-256 of the extra root certificates, each prefixed with its
+    /// length: what tells two sets of roots apart, for the caches of TLS
+    /// configurations and shared clients.
+    pub(crate) fn roots_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for pem in &self.root_certificates {
+            hash.update((pem.len() as u64).to_be_bytes());
+            hash.update(pem);
+        }
+        hash.finalize().into()
+    }
+
     /// A `reqwest::ClientBuilder` set up as the clients built from these
     /// settings: TLS backend and root certificates, proxy, timeouts, user
     /// agent, no redirects, no `Referer`. Start from it to build a client

@@ -78,9 +78,7 @@ fn transport_digest(settings: &HttpSettings) -> [u8; 32] {
     field(settings.proxy_url().map_or("", |u| u.as_str()).as_bytes());
     let backend = settings.effective_tls_backend().map(|b| b.feature());
     field(backend.unwrap_or("").as_bytes());
-    for pem in &settings.root_certificates {
-        field(pem);
-    }
+    field(&settings.roots_digest());
     hash.finalize().into()
 }
 

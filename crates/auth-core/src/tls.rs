@@ -164,17 +164,10 @@ fn shared_rustls_config(
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
 
-    use sha2::{Digest, Sha256};
-
     type Configs = Mutex<HashMap<(TlsBackend, [u8; 32]), rustls::ClientConfig>>;
     static CONFIGS: OnceLock<Configs> = OnceLock::new();
 
-    let mut roots = Sha256::new();
-    for pem in &settings.root_certificates {
-        roots.update((pem.len() as u64).to_be_bytes());
-        roots.update(pem);
-    }
-    let key = (backend, roots.finalize().into());
+    let key = (backend, settings.roots_digest());
     // Built under the lock: clients built at once wait for one build
     // rather than each loading the roots.
     let mut configs = CONFIGS
