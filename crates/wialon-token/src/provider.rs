@@ -226,10 +226,8 @@ impl Provider for WialonProvider {
 
     fn cache_key(&self) -> String {
         format!(
-            "wialon|{}|as={}|fl={}|token-{}",
-            self.config.host,
-            self.config.operate_as.as_deref().unwrap_or(""),
-            self.config.flags.bits(),
+            "{}|token-{}",
+            RotateCredentials::account_identity(self),
             self.config.token_id
         )
     }
