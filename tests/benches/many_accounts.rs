@@ -437,13 +437,14 @@ async fn client_process(scenario: &str) {
 
 // ----------------------------------------------------------------- parent
 
-struct Child2 {
+/// A simulator or client process of this bench, answering on stdout.
+struct ChildProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: std::io::Lines<BufReader<ChildStdout>>,
 }
 
-impl Child2 {
+impl ChildProcess {
     fn spawn(role: &str, env: &[(&str, String)]) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("bench binary"))
             .env(ROLE_ENV, role)
@@ -485,7 +486,7 @@ impl Child2 {
     }
 }
 
-impl Drop for Child2 {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         drop(self.stdin.take());
         let _ = self.child.wait();
@@ -503,9 +504,9 @@ fn parent(filter: &[String]) {
         if !filter.is_empty() && !filter.iter().any(|f| scenario.contains(f.as_str())) {
             continue;
         }
-        let mut sim = Child2::spawn("sim", &[]);
+        let mut sim = ChildProcess::spawn("sim", &[]);
         let urls = sim.reply();
-        let mut client = Child2::spawn(
+        let mut client = ChildProcess::spawn(
             scenario,
             &[
                 ("MANY_WIALON", urls["wialon"].clone()),
