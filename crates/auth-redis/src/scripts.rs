@@ -299,7 +299,6 @@ const RESET_FAILURES: &str = r"
 return redis.call('DEL', unpack(KEYS))
 ";
 
-/// The compiled scripts of a store.
 /// The value of KEYS[1], or nil.
 const GET: &str = r"
 return redis.call('GET', KEYS[1])
@@ -319,6 +318,7 @@ end
 return 0
 ";
 
+/// The compiled scripts of a store.
 pub(crate) struct Scripts {
     pub(crate) load: Script,
     pub(crate) save: Script,
