@@ -244,15 +244,17 @@ impl Deref for CtcSim {
 
 impl CtcSim {
     /// Starts the simulator on an ephemeral loopback port.
-    pub async fn start(config: CtcSimConfig) -> Result<Self, SimError> {
+    pub async fn start(mut config: CtcSimConfig) -> Result<Self, SimError> {
         if config.accounts.is_empty() || config.app_keys.is_empty() {
             return Err(SimError::Config(
                 "the CTC simulator needs at least one account and one application key".into(),
             ));
         }
         let state = Arc::new(CtcState {
-            accounts: Mutex::new(config.accounts.clone()),
-            app_keys: Mutex::new(config.app_keys.clone()),
+            // Moved out of the configuration: the live lists are the only
+            // ones, so nothing reads a stale copy.
+            accounts: Mutex::new(std::mem::take(&mut config.accounts)),
+            app_keys: Mutex::new(std::mem::take(&mut config.app_keys)),
             config,
             tokens: Mutex::new(HashMap::new()),
             counters: Counters::default(),

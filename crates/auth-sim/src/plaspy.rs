@@ -231,7 +231,7 @@ impl Deref for PlaspySim {
 
 impl PlaspySim {
     /// Starts the simulator on an ephemeral loopback port.
-    pub async fn start(config: PlaspySimConfig) -> Result<Self, SimError> {
+    pub async fn start(mut config: PlaspySimConfig) -> Result<Self, SimError> {
         let failure_status = StatusCode::from_u16(config.failure_status)
             .map_err(|e| SimError::Config(format!("failure_status: {e}")))?;
         if config.accounts.is_empty() {
@@ -240,7 +240,8 @@ impl PlaspySim {
             ));
         }
         let state = Arc::new(PlaspyState {
-            accounts: Mutex::new(config.accounts.clone()),
+            // Moved out of the configuration: the live list is the only one.
+            accounts: Mutex::new(std::mem::take(&mut config.accounts)),
             config,
             failure_status,
             tokens: Mutex::new(HashMap::new()),
